@@ -1,0 +1,32 @@
+"""The Celery application. Settings live in cxm/settings.py under the CELERY_ prefix."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxm.settings")
+
+app = Celery("cxm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["cxm.accounts", "journeys", "inbox", "surveys", "metrics"])
+
+# Every task name starts with its app, and each app's work goes to its own queue so that a burst
+# of outbound sends never delays inbound webhooks (docs/architecture.md).
+app.conf.task_routes = {
+    "inbox.inbound.*": {"queue": "inbound"},
+    "inbox.outbound.*": {"queue": "outbound"},
+    "surveys.send.*": {"queue": "outbound"},
+    "metrics.*": {"queue": "metrics"},
+}
+
+app.conf.beat_schedule = {
+    "accounts-purge-expired-sessions": {
+        "task": "accounts.purge_expired_sessions",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "journeys-purge-old-import-files": {
+        "task": "journeys.purge_old_import_files",
+        "schedule": crontab(hour=3, minute=41),
+    },
+}

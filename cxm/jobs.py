@@ -1,0 +1,31 @@
+"""The names of all Celery tasks, and the one way services ask for one.
+
+Services never import ``tasks.py`` (which imports services): they name the job here and it is sent
+by name after the surrounding transaction commits, so a task never runs against data that was
+rolled back or is not yet visible to the worker.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from django.db import transaction
+
+from cxm.celery import app
+
+
+class Job(enum.StrEnum):
+    ACCOUNTS_PURGE_EXPIRED_SESSIONS = "accounts.purge_expired_sessions"
+    ACCOUNTS_SEND_PASSWORD_LINK = "accounts.send_password_link"
+    CUSTOMER_IMPORT_RUN = "journeys.customer_import_run"
+    PURGE_OLD_IMPORT_FILES = "journeys.purge_old_import_files"
+
+
+def enqueue_on_commit(job: Job, /, *, countdown: int | None = None, **kwargs: Any) -> None:
+    """Queue ``job`` with keyword arguments (ids, not objects) once the transaction commits."""
+
+    def send() -> None:
+        app.send_task(job.value, kwargs=kwargs, countdown=countdown)
+
+    transaction.on_commit(send, robust=False)

@@ -1,0 +1,34 @@
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from cxm.accounts import views as account_views
+from cxm.health import healthz
+
+api_v1 = [
+    path("", include("journeys.api_urls")),
+]
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("cxm.accounts.urls")),
+    path("customers/", include("journeys.urls")),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Swagger UI sets style attributes from its own (same-origin) script; only this page allows it.
+    path(
+        "api/docs/",
+        csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("django-admin/", admin.site.urls),
+]
+
+handler403 = "cxm.errorviews.permission_denied"
+handler404 = "cxm.errorviews.page_not_found"
+handler500 = "cxm.errorviews.server_error"
+

@@ -1,0 +1,123 @@
+"""Customer pages: list, detail, edit and CSV import."""
+
+from __future__ import annotations
+
+import csv
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from cxm.errors import ApplicationError
+from journeys import selectors, services
+from journeys.forms import CustomerForm, CustomerImportForm
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+@permission_required("journeys.view_customer", raise_exception=True)
+def customer_list(request: HttpRequest) -> HttpResponse:
+    params = {k: v for k, v in request.GET.items() if k not in ("after", "before")}
+    filterset, queryset = selectors.customer_list(params=params)
+    page = selectors.customer_page(
+        queryset=queryset, after=_int_param(request, "after"), before=_int_param(request, "before")
+    )
+    context = {"filter": filterset, "page": page, "query": urlencode(params)}
+    return render(request, "journeys/customer_list.html", context)
+
+
+@permission_required("journeys.view_customer", raise_exception=True)
+def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
+    customer = selectors.customer_get(customer_id=customer_id)
+    if customer is None:
+        raise Http404
+    return render(request, "journeys/customer_detail.html", {"customer": customer})
+
+
+@permission_required("journeys.change_customer", raise_exception=True)
+def customer_edit(request: HttpRequest, customer_id: int) -> HttpResponse:
+    customer = selectors.customer_get(customer_id=customer_id)
+    if customer is None:
+        raise Http404
+    form = CustomerForm.for_customer(customer, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.customer_update(customer=customer, values=form.service_values())
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, _("The customer was saved."))
+            return redirect("journeys:customer-detail", customer_id=customer.pk)
+    return render(request, "journeys/customer_form.html", {"form": form, "customer": customer})
+
+
+@permission_required("journeys.add_customer", raise_exception=True)
+def customer_create(request: HttpRequest) -> HttpResponse:
+    form = CustomerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = services.customer_create(**form.service_values())
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, _("The customer was created."))
+            return redirect("journeys:customer-detail", customer_id=customer.pk)
+    return render(request, "journeys/customer_form.html", {"form": form, "customer": None})
+
+
+@permission_required("journeys.import_customers", raise_exception=True)
+def customer_import(request: HttpRequest) -> HttpResponse:
+    form = CustomerImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = services.customer_import_start(upload=form.cleaned_data["file"], user=request.user)
+        except ApplicationError as exc:
+            form.add_error("file", exc.message)
+        else:
+            return redirect("journeys:customer-import-detail", import_id=record.pk)
+    return render(
+        request, "journeys/customer_import.html", {"form": form, "imports": selectors.customer_import_list()}
+    )
+
+
+@permission_required("journeys.import_customers", raise_exception=True)
+def customer_import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
+    record = selectors.customer_import_get(import_id=import_id)
+    if record is None:
+        raise Http404
+    context = {
+        "record": record,
+        "errors": selectors.customer_import_errors(customer_import=record) if record.finished else [],
+    }
+    template = "journeys/_import_progress.html" if request.htmx else "journeys/customer_import_detail.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@permission_required("journeys.import_customers", raise_exception=True)
+def customer_import_errors_csv(request: HttpRequest, import_id: int) -> StreamingHttpResponse:
+    record = selectors.customer_import_get(import_id=import_id)
+    if record is None:
+        raise Http404
+    writer = csv.writer(_Echo())
+    rows = (
+        writer.writerow([e.row_number, e.field, e.reason])
+        for e in record.row_errors.order_by("row_number", "id").iterator()
+    )
+    header = writer.writerow([_("row"), _("column"), _("problem")])
+    response = StreamingHttpResponse((line for part in ([header], rows) for line in part), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="import-{record.pk}-errors.csv"'
+    return response
