@@ -42,7 +42,13 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
             if item:
                 out.extend(_flatten(item, f"{prefix}[{index}]"))
         return out
-    return [{"field": prefix or None, "code": getattr(detail, "code", "invalid"), "message": str(detail)}]
+    return [
+        {
+            "field": prefix or None,
+            "code": getattr(detail, "code", "invalid"),
+            "message": str(detail),
+        }
+    ]
 
 
 def error_body(detail: Any, message: str | None = None) -> dict[str, Any]:
@@ -80,7 +86,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = str(exc.detail) if not isinstance(exc.detail, dict | list) else _("Error")
         response.data = {
             "detail": message,
-            "errors": [{"field": None, "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error", "message": message}],
+            "errors": [
+                {
+                    "field": None,
+                    "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error",
+                    "message": message,
+                }
+            ],
         }
     return response
 

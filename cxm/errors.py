@@ -15,7 +15,9 @@ class ApplicationError(Exception):
     status_code = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, field: str | None = None, extra: dict[str, Any] | None = None):
+    def __init__(
+        self, message: str, *, field: str | None = None, extra: dict[str, Any] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.field = field
@@ -34,9 +36,14 @@ class Conflict(ApplicationError):
 
 def ratelimited(request: HttpRequest, exception: Exception) -> HttpResponse:
     message = _("Too many requests. Wait a few minutes and try again.")
-    if request.path.startswith("/api/") or request.accepts("application/json") and not request.accepts("text/html"):
+    if request.path.startswith("/api/") or (
+        request.accepts("application/json") and not request.accepts("text/html")
+    ):
         return JsonResponse(
-            {"detail": message, "errors": [{"field": None, "code": "rate_limited", "message": message}]},
+            {
+                "detail": message,
+                "errors": [{"field": None, "code": "rate_limited", "message": message}],
+            },
             status=429,
         )
     return render(request, "429.html", {"message": message}, status=429)

@@ -33,6 +33,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database(), "broker": _broker()}
     body = {
         "status": "ok" if not any(checks.values()) else "unavailable",
-        "checks": {name: ("ok" if error is None else f"failed: {error}") for name, error in checks.items()},
+        "checks": {
+            name: ("ok" if error is None else f"failed: {error}") for name, error in checks.items()
+        },
     }
     return JsonResponse(body, status=200 if body["status"] == "ok" else 503)

@@ -21,7 +21,9 @@ urlpatterns = [
     # Swagger UI sets style attributes from its own (same-origin) script; only this page allows it.
     path(
         "api/docs/",
-        csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        csp_update({"style-src": [UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
         name="api-docs",
     ),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -31,4 +33,3 @@ urlpatterns = [
 handler403 = "cxm.errorviews.permission_denied"
 handler404 = "cxm.errorviews.page_not_found"
 handler500 = "cxm.errorviews.server_error"
-

@@ -52,14 +52,22 @@ class CustomerInput(StrictSerializer):
     external_id = serializers.CharField(max_length=100, required=False, allow_null=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     email = serializers.EmailField(required=False, allow_blank=True)
-    phone = serializers.CharField(required=False, allow_blank=True, help_text="Any common format; stored as E.164.")
+    phone = serializers.CharField(
+        required=False, allow_blank=True, help_text="Any common format; stored as E.164."
+    )
     language = serializers.ChoiceField(choices=CUSTOMER_LANGUAGES, required=False, allow_blank=True)
-    preferred_channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True)
-    timezone = serializers.CharField(required=False, allow_blank=True, help_text="IANA name, e.g. Europe/Amsterdam")
+    preferred_channel = serializers.ChoiceField(
+        choices=Channel.choices, required=False, allow_blank=True
+    )
+    timezone = serializers.CharField(
+        required=False, allow_blank=True, help_text="IANA name, e.g. Europe/Amsterdam"
+    )
     attributes = serializers.DictField(required=False)
     became_customer_on = serializers.DateField(required=False, allow_null=True)
     churned_on = serializers.DateField(required=False, allow_null=True)
-    value = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, allow_null=True)
+    value = serializers.DecimalField(
+        max_digits=14, decimal_places=2, required=False, allow_null=True
+    )
 
 
 def _object_body(request: Request) -> dict[str, Any]:
@@ -69,7 +77,9 @@ def _object_body(request: Request) -> dict[str, Any]:
 
 
 def _rethrow(exc: ValidationError) -> serializers.ValidationError:
-    return serializers.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"body": exc.messages})
+    return serializers.ValidationError(
+        exc.message_dict if hasattr(exc, "error_dict") else {"body": exc.messages}
+    )
 
 
 class CustomerListCreateApi(generics.ListAPIView):
@@ -118,7 +128,7 @@ class BulkResult(serializers.Serializer):
     index = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "rejected"])
     id = serializers.IntegerField(allow_null=True)
-    errors = serializers.ListField(child=serializers.DictField())
+    errors = serializers.ListField(child=serializers.DictField())  # type: ignore[assignment]
 
 
 class CustomerBulkUpsertApi(APIView):
@@ -127,7 +137,9 @@ class CustomerBulkUpsertApi(APIView):
     required_permissions = {"POST": ["journeys.add_customer", "journeys.change_customer"]}
 
     @extend_schema(
-        request=inline_serializer(name="CustomerBulkInput", fields={"customers": CustomerInput(many=True)}),
+        request=inline_serializer(
+            name="CustomerBulkInput", fields={"customers": CustomerInput(many=True)}
+        ),
         responses=inline_serializer(
             name="CustomerBulkOutput",
             fields={
@@ -148,10 +160,15 @@ class CustomerBulkUpsertApi(APIView):
             return bad_request("customers", _("The list is empty."))
         if len(rows) > BULK_MAX:
             return bad_request(
-                "customers", _("At most %(max)d customers per call; got %(got)d.") % {"max": BULK_MAX, "got": len(rows)}, "too_many"
+                "customers",
+                _("At most %(max)d customers per call; got %(got)d.")
+                % {"max": BULK_MAX, "got": len(rows)},
+                "too_many",
             )
         cleaned = [
-            services.customer_clean(row) if isinstance(row, dict) else services.CleanRow(values={}, errors={"": _("Expected a JSON object.")})
+            services.customer_clean(row)
+            if isinstance(row, dict)
+            else services.CleanRow(values={}, errors={"": _("Expected a JSON object.")})
             for row in rows
         ]
         results = services.customers_upsert(cleaned)
@@ -165,7 +182,12 @@ class CustomerBulkUpsertApi(APIView):
                     "status": result.status,
                     "id": result.customer.pk if result.customer else None,
                     "errors": [
-                        {"field": f"customers[{result.index}].{name}" if name else f"customers[{result.index}]", "message": message}
+                        {
+                            "field": f"customers[{result.index}].{name}"
+                            if name
+                            else f"customers[{result.index}]",
+                            "message": message,
+                        }
                         for name, message in result.errors.items()
                     ],
                 }

@@ -13,14 +13,38 @@ class CustomerForm(forms.Form):
 
     name = forms.CharField(label=_("Name"), max_length=200, required=False)
     external_id = forms.CharField(label=_("External id"), max_length=100, required=False)
-    email = forms.CharField(label=_("Email"), max_length=254, required=False, widget=forms.EmailInput)
-    phone = forms.CharField(label=_("Phone"), max_length=40, required=False, widget=forms.TextInput(attrs={"type": "tel"}))
-    language = forms.ChoiceField(label=_("Language"), choices=[("", "—"), *CUSTOMER_LANGUAGES], required=False)
-    preferred_channel = forms.ChoiceField(label=_("Preferred channel"), choices=[("", "—"), *Channel.choices], required=False)
-    timezone = forms.CharField(label=_("Timezone"), max_length=64, required=False, help_text=_("For example Europe/Amsterdam"))
-    became_customer_on = forms.DateField(label=_("Became a customer on"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    churned_on = forms.DateField(label=_("Churned on"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    value = forms.DecimalField(label=_("Customer value"), max_digits=14, decimal_places=2, required=False)
+    email = forms.CharField(
+        label=_("Email"), max_length=254, required=False, widget=forms.EmailInput
+    )
+    phone = forms.CharField(
+        label=_("Phone"),
+        max_length=40,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "tel"}),
+    )
+    language = forms.ChoiceField(
+        label=_("Language"), choices=[("", "—"), *CUSTOMER_LANGUAGES], required=False
+    )
+    preferred_channel = forms.ChoiceField(
+        label=_("Preferred channel"), choices=[("", "—"), *Channel.choices], required=False
+    )
+    timezone = forms.CharField(
+        label=_("Timezone"),
+        max_length=64,
+        required=False,
+        help_text=_("For example Europe/Amsterdam"),
+    )
+    became_customer_on = forms.DateField(
+        label=_("Became a customer on"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    churned_on = forms.DateField(
+        label=_("Churned on"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    value = forms.DecimalField(
+        label=_("Customer value"), max_digits=14, decimal_places=2, required=False
+    )
 
     @classmethod
     def for_customer(cls, customer: Customer, data: Any = None) -> CustomerForm:
@@ -37,6 +61,8 @@ class CustomerForm(forms.Form):
 class CustomerImportForm(forms.Form):
     file = forms.FileField(
         label=_("CSV file"),
-        help_text=_("UTF-8, comma-separated, with a header row. Columns: external_id, name, email, phone, language, preferred_channel, timezone, became_customer_on, churned_on, value, and attributes.<name> for your own fields."),
+        help_text=_(
+            "UTF-8, comma-separated, with a header row. Columns: external_id, name, email, phone, language, preferred_channel, timezone, became_customer_on, churned_on, value, and attributes.<name> for your own fields."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )

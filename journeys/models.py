@@ -26,10 +26,13 @@ class Customer(models.Model):
         ACTIVE = "active", _("Customer")
         CHURNED = "churned", _("Churned")
 
-    external_id = models.CharField(_("external id"), max_length=100, null=True, blank=True)
+    # NULL (not "") means "none", so customers without one stay outside the unique constraint.
+    external_id = models.CharField(_("external id"), max_length=100, null=True, blank=True)  # noqa: DJ001
     name = models.CharField(_("name"), max_length=200, blank=True)
     email = models.EmailField(_("email"), max_length=254, blank=True)
-    phone = models.CharField(_("phone"), max_length=20, blank=True, help_text=_("E.164, e.g. +31201234567"))
+    phone = models.CharField(
+        _("phone"), max_length=20, blank=True, help_text=_("E.164, e.g. +31201234567")
+    )
     language = models.CharField(_("language"), max_length=8, blank=True, choices=CUSTOMER_LANGUAGES)
     preferred_channel = models.CharField(
         _("preferred channel"), max_length=16, blank=True, choices=Channel.choices
@@ -38,7 +41,9 @@ class Customer(models.Model):
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
     became_customer_on = models.DateField(_("became a customer on"), null=True, blank=True)
     churned_on = models.DateField(_("churned on"), null=True, blank=True)
-    value = models.DecimalField(_("customer value"), max_digits=14, decimal_places=2, null=True, blank=True)
+    value = models.DecimalField(
+        _("customer value"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # One lower-case haystack for the list's search box; PostgreSQL indexes it with trigrams
@@ -88,7 +93,9 @@ class Customer(models.Model):
 
     @property
     def lifecycle(self) -> str:
-        if self.churned_on and (not self.became_customer_on or self.churned_on >= self.became_customer_on):
+        if self.churned_on and (
+            not self.became_customer_on or self.churned_on >= self.became_customer_on
+        ):
             return self.Lifecycle.CHURNED
         if self.became_customer_on:
             return self.Lifecycle.ACTIVE
@@ -106,7 +113,9 @@ class CustomerImport(models.Model):
 
     file = models.FileField(upload_to="imports/%Y/%m/")
     original_name = models.CharField(max_length=255)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     total_bytes = models.BigIntegerField(default=0)
     processed_bytes = models.BigIntegerField(default=0)
@@ -140,11 +149,18 @@ class CustomerImport(models.Model):
 
 
 class CustomerImportError(models.Model):
-    customer_import = models.ForeignKey(CustomerImport, on_delete=models.CASCADE, related_name="row_errors")
+    customer_import = models.ForeignKey(
+        CustomerImport, on_delete=models.CASCADE, related_name="row_errors"
+    )
     row_number = models.IntegerField()
     field = models.CharField(max_length=100, blank=True)
     reason = models.CharField(max_length=500)
 
     class Meta:
         ordering = ("row_number", "id")
-        indexes = [models.Index(fields=["customer_import", "row_number"], name="journeys_imperr_row_idx")]
+        indexes = [
+            models.Index(fields=["customer_import", "row_number"], name="journeys_imperr_row_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {self.reason}"

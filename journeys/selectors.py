@@ -8,7 +8,13 @@ import django_filters
 from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from journeys.models import CUSTOMER_LANGUAGES, Channel, Customer, CustomerImport, CustomerImportError
+from journeys.models import (
+    CUSTOMER_LANGUAGES,
+    Channel,
+    Customer,
+    CustomerImport,
+    CustomerImportError,
+)
 
 LIFECYCLE_QUERIES = {
     Customer.Lifecycle.PROSPECT: Q(became_customer_on__isnull=True, churned_on__isnull=True),
@@ -19,25 +25,50 @@ LIFECYCLE_QUERIES = {
 }
 
 
+ANY = _("Any")
+
+
 class CustomerFilter(django_filters.FilterSet):
     """The filters of the customer list page and of ``GET /api/v1/customers/``."""
 
     q = django_filters.CharFilter(method="filter_search", label=_("Search"), max_length=100)
-    language = django_filters.ChoiceFilter(choices=CUSTOMER_LANGUAGES, label=_("Language"))
-    preferred_channel = django_filters.ChoiceFilter(choices=Channel.choices, label=_("Preferred channel"))
+    language = django_filters.ChoiceFilter(
+        choices=CUSTOMER_LANGUAGES, label=_("Language"), empty_label=ANY
+    )
+    preferred_channel = django_filters.ChoiceFilter(
+        choices=Channel.choices, label=_("Preferred channel"), empty_label=ANY
+    )
     lifecycle = django_filters.ChoiceFilter(
-        choices=Customer.Lifecycle.choices, method="filter_lifecycle", label=_("Lifecycle")
+        choices=Customer.Lifecycle.choices,
+        method="filter_lifecycle",
+        label=_("Lifecycle"),
+        empty_label=ANY,
     )
     external_id = django_filters.CharFilter(label=_("External id"), max_length=100)
-    email = django_filters.CharFilter(field_name="email", lookup_expr="iexact", label=_("Email"), max_length=254)
+    email = django_filters.CharFilter(
+        field_name="email", lookup_expr="iexact", label=_("Email"), max_length=254
+    )
     phone = django_filters.CharFilter(method="filter_phone", label=_("Phone"), max_length=40)
-    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte", label=_("Updated since"))
+    updated_since = django_filters.IsoDateTimeFilter(
+        field_name="updated_at", lookup_expr="gte", label=_("Updated since")
+    )
 
     class Meta:
         model = Customer
-        fields = ["q", "language", "preferred_channel", "lifecycle", "external_id", "email", "phone", "updated_since"]
+        fields = [
+            "q",
+            "language",
+            "preferred_channel",
+            "lifecycle",
+            "external_id",
+            "email",
+            "phone",
+            "updated_since",
+        ]
 
-    def filter_search(self, queryset: QuerySet[Customer], name: str, value: str) -> QuerySet[Customer]:
+    def filter_search(
+        self, queryset: QuerySet[Customer], name: str, value: str
+    ) -> QuerySet[Customer]:
         value = value.strip().lower()
         if not value:
             return queryset
@@ -46,10 +77,14 @@ class CustomerFilter(django_filters.FilterSet):
             queryset = queryset.filter(search__contains=word)
         return queryset
 
-    def filter_lifecycle(self, queryset: QuerySet[Customer], name: str, value: str) -> QuerySet[Customer]:
+    def filter_lifecycle(
+        self, queryset: QuerySet[Customer], name: str, value: str
+    ) -> QuerySet[Customer]:
         return queryset.filter(LIFECYCLE_QUERIES[Customer.Lifecycle(value)])
 
-    def filter_phone(self, queryset: QuerySet[Customer], name: str, value: str) -> QuerySet[Customer]:
+    def filter_phone(
+        self, queryset: QuerySet[Customer], name: str, value: str
+    ) -> QuerySet[Customer]:
         from journeys.services import normalize_phone
 
         try:
@@ -65,7 +100,9 @@ class CustomerPage:
     prev_before: int | None
 
 
-def customer_list(*, params: dict[str, str] | None = None) -> tuple[CustomerFilter, QuerySet[Customer]]:
+def customer_list(
+    *, params: dict[str, str] | None = None
+) -> tuple[CustomerFilter, QuerySet[Customer]]:
     """The filtered customers, newest first. Invalid filter values leave the form with errors."""
     filterset = CustomerFilter(params or {}, queryset=Customer.objects.all())
     if not filterset.is_valid():
@@ -107,5 +144,7 @@ def customer_import_get(*, import_id: int) -> CustomerImport | None:
     return CustomerImport.objects.select_related("created_by").filter(pk=import_id).first()
 
 
-def customer_import_errors(*, customer_import: CustomerImport, limit: int = 200) -> QuerySet[CustomerImportError]:
+def customer_import_errors(
+    *, customer_import: CustomerImport, limit: int = 200
+) -> QuerySet[CustomerImportError]:
     return customer_import.row_errors.order_by("row_number", "id")[:limit]

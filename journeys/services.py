@@ -21,10 +21,10 @@ from typing import Any, BinaryIO
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.core.files.uploadedfile import UploadedFile
 from django.db.models.functions import Lower
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -32,7 +32,13 @@ from django.utils.translation import gettext as _
 
 from cxm.errors import ApplicationError
 from cxm.jobs import Job, enqueue_on_commit
-from journeys.models import CUSTOMER_LANGUAGES, Channel, Customer, CustomerImport, CustomerImportError
+from journeys.models import (
+    CUSTOMER_LANGUAGES,
+    Channel,
+    Customer,
+    CustomerImport,
+    CustomerImportError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +183,9 @@ def _clean_value(name: str, value: Any) -> Any:
     raise ValueError(_("Unknown field."))
 
 
-def customer_clean(row: Mapping[str, Any], *, partial: bool = True, require_identity: bool = True) -> CleanRow:
+def customer_clean(
+    row: Mapping[str, Any], *, partial: bool = True, require_identity: bool = True
+) -> CleanRow:
     """Clean one input row. Keys absent from ``row`` stay absent (they will not be changed).
 
     ``attributes.<name>`` keys (CSV columns) are gathered into ``attributes``. An empty CSV cell
@@ -225,7 +233,9 @@ class UpsertResult:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _key_maps(customers: Iterable[Customer]) -> tuple[dict[str, Customer], dict[str, Customer], dict[str, Customer]]:
+def _key_maps(
+    customers: Iterable[Customer],
+) -> tuple[dict[str, Customer], dict[str, Customer], dict[str, Customer]]:
     by_ext: dict[str, Customer] = {}
     by_email: dict[str, Customer] = {}
     by_phone: dict[str, Customer] = {}
@@ -275,7 +285,9 @@ def customers_upsert(rows: list[Mapping[str, Any]] | list[CleanRow]) -> list[Ups
                     result = _upsert_batch([row])[0]
             except IntegrityError:
                 result = UpsertResult(
-                    index=0, status="rejected", errors={"email": _("Conflicts with another customer.")}
+                    index=0,
+                    status="rejected",
+                    errors={"email": _("Conflicts with another customer.")},
                 )
             result.index = index
             results.append(result)
@@ -309,17 +321,29 @@ def _upsert_batch(cleaned: list[CleanRow]) -> list[UpsertResult]:
                 UpsertResult(
                     index=index,
                     status="rejected",
-                    errors={clash_field: _("Belongs to another customer than the %(field)s does.") % {"field": found[0][0]}},
+                    errors={
+                        clash_field: _("Belongs to another customer than the %(field)s does.")
+                        % {"field": found[0][0]}
+                    },
                 )
             )
             continue
         customer = found[0][1] if found else None
-        if customer is not None and customer.external_id and v.get("external_id") and customer.external_id != v["external_id"]:
+        if (
+            customer is not None
+            and customer.external_id
+            and v.get("external_id")
+            and customer.external_id != v["external_id"]
+        ):
             results.append(
                 UpsertResult(
                     index=index,
                     status="rejected",
-                    errors={"external_id": _("This email or phone belongs to a customer with another external id.")},
+                    errors={
+                        "external_id": _(
+                            "This email or phone belongs to a customer with another external id."
+                        )
+                    },
                 )
             )
             continue
@@ -353,7 +377,9 @@ def _upsert_batch(cleaned: list[CleanRow]) -> list[UpsertResult]:
         Customer.objects.bulk_create(to_create, batch_size=1000)
     if to_update:
         Customer.objects.bulk_update(
-            list(to_update.values()), fields=sorted(changed_fields | {"updated_at"}), batch_size=1000
+            list(to_update.values()),
+            fields=sorted(changed_fields | {"updated_at"}),
+            batch_size=1000,
         )
     return results
 
@@ -379,21 +405,36 @@ def customer_update(*, customer: Customer, values: Mapping[str, Any]) -> Custome
         raise ValidationError(row.errors)
     v = row.values
     for key in IDENTITY_FIELDS:
-        if key in v and not v[key] and not any(
-            v.get(other, getattr(customer, other)) for other in IDENTITY_FIELDS if other != key
+        if (
+            key in v
+            and not v[key]
+            and not any(
+                v.get(other, getattr(customer, other)) for other in IDENTITY_FIELDS if other != key
+            )
         ):
             raise ValidationError({key: _("Give at least one of external_id, email or phone.")})
     clashes = Customer.objects.exclude(pk=customer.pk)
-    for key, lookup in (("external_id", "external_id"), ("email", "email__iexact"), ("phone", "phone")):
+    for key, lookup in (
+        ("external_id", "external_id"),
+        ("email", "email__iexact"),
+        ("phone", "phone"),
+    ):
         if v.get(key) and clashes.filter(**{lookup: v[key]}).exists():
-            raise ValidationError({key: _("Another customer already has this %(field)s.") % {"field": key.replace("_", " ")}})
+            raise ValidationError(
+                {
+                    key: _("Another customer already has this %(field)s.")
+                    % {"field": key.replace("_", " ")}
+                }
+            )
     for key, value in v.items():
         setattr(customer, key, value)
     try:
         with transaction.atomic():
             customer.save(update_fields=[*v.keys(), "updated_at"])
     except IntegrityError as exc:
-        raise ValidationError({"email": _("Another customer already has this email or phone.")}) from exc
+        raise ValidationError(
+            {"email": _("Another customer already has this email or phone.")}
+        ) from exc
     customer.refresh_from_db(fields=["search"])
     return customer
 
@@ -432,21 +473,32 @@ def _read_header(reader: Iterator[list[str]]) -> list[str]:
     except StopIteration:
         raise ImportFileError(_("The file is empty.")) from None
     except (csv.Error, UnicodeError) as exc:
-        raise ImportFileError(_("The file is not a readable CSV file: %(error)s") % {"error": exc}) from exc
+        raise ImportFileError(
+            _("The file is not a readable CSV file: %(error)s") % {"error": exc}
+        ) from exc
     names = [h.strip().lower().replace(" ", "_") for h in header]
     if any(not _is_utf8(name) for name in names):
-        raise ImportFileError(_("The header row is not UTF-8 text. Save the file as “CSV UTF-8” and try again."))
+        raise ImportFileError(
+            _("The header row is not UTF-8 text. Save the file as “CSV UTF-8” and try again.")
+        )
     unknown = [n for n in names if n not in FIELDS and not n.startswith(ATTRIBUTE_PREFIX)]
     unknown = [n for n in unknown if n != "attributes"]
     if unknown:
         raise ImportFileError(
-            _("Unknown column(s): %(unknown)s. Columns can be: %(known)s, and attributes.<name> for your own fields.")
-            % {"unknown": ", ".join(unknown), "known": ", ".join(f for f in FIELDS if f != "attributes")}
+            _(
+                "Unknown column(s): %(unknown)s. Columns can be: %(known)s, and attributes.<name> for your own fields."
+            )
+            % {
+                "unknown": ", ".join(unknown),
+                "known": ", ".join(f for f in FIELDS if f != "attributes"),
+            }
         )
     if len(set(names)) != len(names):
         raise ImportFileError(_("A column appears twice in the header row."))
     if not set(names) & set(IDENTITY_FIELDS):
-        raise ImportFileError(_("The header needs at least one of the columns external_id, email or phone."))
+        raise ImportFileError(
+            _("The header needs at least one of the columns external_id, email or phone.")
+        )
     return names
 
 
@@ -488,7 +540,9 @@ def customers_import_stream(
         for (number, _row), result in zip(chunk, customers_upsert(rows), strict=True):
             if result.status == "rejected":
                 stats.failed += 1
-                errors.extend(RowError(number, name, reason) for name, reason in result.errors.items())
+                errors.extend(
+                    RowError(number, name, reason) for name, reason in result.errors.items()
+                )
             else:
                 setattr(stats, result.status, getattr(stats, result.status) + 1)
         chunk.clear()
@@ -514,10 +568,18 @@ def customers_import_stream(
         if len(record) != len(header):
             stats.failed += 1
             errors.append(
-                RowError(row_number, "", _("Has %(got)d columns; the header has %(want)d.") % {"got": len(record), "want": len(header)})
+                RowError(
+                    row_number,
+                    "",
+                    _("Has %(got)d columns; the header has %(want)d.")
+                    % {"got": len(record), "want": len(header)},
+                )
             )
         else:
-            bad = next((name for name, cell in zip(header, record, strict=True) if not _is_utf8(cell)), None)
+            bad = next(
+                (name for name, cell in zip(header, record, strict=True) if not _is_utf8(cell)),
+                None,
+            )
             if bad is not None:
                 stats.failed += 1
                 errors.append(RowError(row_number, bad, _("Is not valid UTF-8 text.")))
@@ -536,18 +598,34 @@ def customer_import_start(*, upload: UploadedFile, user: Any) -> CustomerImport:
     if upload.size > settings.CUSTOMER_IMPORT_MAX_BYTES:
         raise ApplicationError(
             _("The file is %(size)s; the limit is %(limit)s. Split it into smaller files.")
-            % {"size": filesizeformat(upload.size), "limit": filesizeformat(settings.CUSTOMER_IMPORT_MAX_BYTES)},
+            % {
+                "size": filesizeformat(upload.size),
+                "limit": filesizeformat(settings.CUSTOMER_IMPORT_MAX_BYTES),
+            },
             field="file",
         )
     # Check the header now, so a wrong file is refused on the spot instead of minutes later.
     upload.seek(0)
     try:
-        _read_header(csv.reader(io.TextIOWrapper(io.BytesIO(upload.read(64 * 1024)), encoding="utf-8-sig", errors="surrogateescape", newline="")))
+        _read_header(
+            csv.reader(
+                io.TextIOWrapper(
+                    io.BytesIO(upload.read(64 * 1024)),
+                    encoding="utf-8-sig",
+                    errors="surrogateescape",
+                    newline="",
+                )
+            )
+        )
     except ImportFileError as exc:
         raise ApplicationError(str(exc), field="file") from exc
     upload.seek(0)
     with transaction.atomic():
-        record = CustomerImport(original_name=(upload.name or "customers.csv")[:255], created_by=user, total_bytes=upload.size)
+        record = CustomerImport(
+            original_name=(upload.name or "customers.csv")[:255],
+            created_by=user,
+            total_bytes=upload.size,
+        )
         record.file.save(f"{uuid.uuid4().hex}.csv", upload, save=False)
         record.save()
         enqueue_on_commit(Job.CUSTOMER_IMPORT_RUN, import_id=record.pk)
@@ -581,7 +659,12 @@ def customer_import_run(*, import_id: int) -> CustomerImport | None:
         room = max(0, IMPORT_MAX_STORED_ERRORS - stored_errors)
         if errors and room:
             CustomerImportError.objects.bulk_create(
-                CustomerImportError(customer_import_id=import_id, row_number=e.row_number, field=e.field[:100], reason=e.reason[:500])
+                CustomerImportError(
+                    customer_import_id=import_id,
+                    row_number=e.row_number,
+                    field=e.field[:100],
+                    reason=e.reason[:500],
+                )
                 for e in errors[:room]
             )
             stored_errors += min(room, len(errors))
@@ -601,12 +684,24 @@ def customer_import_run(*, import_id: int) -> CustomerImport | None:
     except ImportFileError as exc:
         status, message = CustomerImport.Status.FAILED, str(exc)
     except FileNotFoundError:
-        status, message = CustomerImport.Status.FAILED, _("The uploaded file is gone. Upload it again.")
+        status, message = (
+            CustomerImport.Status.FAILED,
+            _("The uploaded file is gone. Upload it again."),
+        )
     except Exception:
         logger.exception("journeys.customer_import.crashed", extra={"import_id": import_id})
-        status, message = CustomerImport.Status.FAILED, _("The import stopped on an unexpected error. The rows before it were imported; upload the file again to finish.")
-    CustomerImport.objects.filter(pk=import_id).update(status=status, error=message, finished_at=timezone.now())
-    logger.info("journeys.customer_import.finished", extra={"import_id": import_id, "status": status})
+        status, message = (
+            CustomerImport.Status.FAILED,
+            _(
+                "The import stopped on an unexpected error. The rows before it were imported; upload the file again to finish."
+            ),
+        )
+    CustomerImport.objects.filter(pk=import_id).update(
+        status=status, error=message, finished_at=timezone.now()
+    )
+    logger.info(
+        "journeys.customer_import.finished", extra={"import_id": import_id, "status": status}
+    )
     record.refresh_from_db()
     return record
 

@@ -11,5 +11,9 @@ urlpatterns = [
     path("<int:customer_id>/edit/", views.customer_edit, name="customer-edit"),
     path("import/", views.customer_import, name="customer-import"),
     path("import/<int:import_id>/", views.customer_import_detail, name="customer-import-detail"),
-    path("import/<int:import_id>/errors.csv", views.customer_import_errors_csv, name="customer-import-errors"),
+    path(
+        "import/<int:import_id>/errors.csv",
+        views.customer_import_errors_csv,
+        name="customer-import-errors",
+    ),
 ]

@@ -24,7 +24,7 @@ def _int_param(request: HttpRequest, name: str) -> int | None:
 
 @permission_required("journeys.view_customer", raise_exception=True)
 def customer_list(request: HttpRequest) -> HttpResponse:
-    params = {k: v for k, v in request.GET.items() if k not in ("after", "before")}
+    params = {k: str(v) for k, v in request.GET.items() if k not in ("after", "before")}
     filterset, queryset = selectors.customer_list(params=params)
     page = selectors.customer_page(
         queryset=queryset, after=_int_param(request, "after"), before=_int_param(request, "before")
@@ -79,13 +79,17 @@ def customer_import(request: HttpRequest) -> HttpResponse:
     form = CustomerImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            record = services.customer_import_start(upload=form.cleaned_data["file"], user=request.user)
+            record = services.customer_import_start(
+                upload=form.cleaned_data["file"], user=request.user
+            )
         except ApplicationError as exc:
             form.add_error("file", exc.message)
         else:
             return redirect("journeys:customer-import-detail", import_id=record.pk)
     return render(
-        request, "journeys/customer_import.html", {"form": form, "imports": selectors.customer_import_list()}
+        request,
+        "journeys/customer_import.html",
+        {"form": form, "imports": selectors.customer_import_list()},
     )
 
 
@@ -96,9 +100,14 @@ def customer_import_detail(request: HttpRequest, import_id: int) -> HttpResponse
         raise Http404
     context = {
         "record": record,
-        "errors": selectors.customer_import_errors(customer_import=record) if record.finished else [],
+        "errors": selectors.customer_import_errors(customer_import=record)
+        if record.finished
+        else [],
     }
-    template = "journeys/_import_progress.html" if request.htmx else "journeys/customer_import_detail.html"  # type: ignore[attr-defined]
+    is_htmx = bool(getattr(request, "htmx", False))
+    template = (
+        "journeys/_import_progress.html" if is_htmx else "journeys/customer_import_detail.html"
+    )
     return render(request, template, context)
 
 
@@ -118,6 +127,8 @@ def customer_import_errors_csv(request: HttpRequest, import_id: int) -> Streamin
         for e in record.row_errors.order_by("row_number", "id").iterator()
     )
     header = writer.writerow([_("row"), _("column"), _("problem")])
-    response = StreamingHttpResponse((line for part in ([header], rows) for line in part), content_type="text/csv")
+    response = StreamingHttpResponse(
+        (line for part in ([header], rows) for line in part), content_type="text/csv"
+    )
     response["Content-Disposition"] = f'attachment; filename="import-{record.pk}-errors.csv"'
     return response

@@ -69,7 +69,9 @@ def captured_jobs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     captured = CapturedJobs()
     if request.node.get_closest_marker("worker") is None:
         monkeypatch.setattr(
-            jobs.app, "send_task", lambda name, kwargs=None, **_options: captured.sent.append((name, kwargs or {}))
+            jobs.app,
+            "send_task",
+            lambda name, kwargs=None, **_options: captured.sent.append((name, kwargs or {})),
         )
     return captured
 
@@ -84,13 +86,27 @@ def subprocess_database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup: Any, django_db_blocker: Any) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(
+    django_db_setup: Any, django_db_blocker: Any
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "DATABASE_URL": subprocess_database_url()}
     log = open(Path(settings.VAR_DIR) / "celery-worker.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "cxm", "worker", "-Q", "inbound,outbound,metrics,default",
-            "--pool=prefork", "--concurrency=1", "--without-mingle", "--without-gossip", "-l", "INFO",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "cxm",
+            "worker",
+            "-Q",
+            "inbound,outbound,metrics,default",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "INFO",
         ],
         env=env,
         cwd=ROOT,
@@ -138,7 +154,11 @@ PASSWORD = "correct-horse-battery-9"
 def make_user(role: Role | None, email: str | None = None, **extra: Any) -> User:
     email = email or f"{role.value if role else 'norole'}-{User.objects.count() + 1}@example.com"
     return account_services.user_create(
-        email=email, name=extra.pop("name", email.split("@")[0].title()), roles=[role.value] if role else [], password=PASSWORD, **extra
+        email=email,
+        name=extra.pop("name", email.split("@")[0].title()),
+        roles=[role.value] if role else [],
+        password=PASSWORD,
+        **extra,
     )
 
 
@@ -169,7 +189,11 @@ def api_client() -> Any:
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": CHROMIUM_ARGS,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -197,7 +221,12 @@ def no_csp_violations(page: Any) -> Iterator[list[str]]:
     """Collects console errors (CSP violations show up there) and fails the test on any."""
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 and r.status != 401 else None)
+    page.on(
+        "response",
+        lambda r: (
+            errors.append(f"{r.status} {r.url}") if r.status >= 400 and r.status != 401 else None
+        ),
+    )
     yield errors
     assert not errors, errors
 

@@ -57,7 +57,21 @@ def postgres() -> Iterator[str]:
         shutil.chown(base, "postgres", "postgres")
     data, log, port = base / "data", base / "log", free_port()
     subprocess.run(
-        _as_postgres([str(pg / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "-N"]),
+        _as_postgres(
+            [
+                str(pg / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "-N",
+            ]
+        ),
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -65,14 +79,27 @@ def postgres() -> Iterator[str]:
         f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
         "-c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB"
     )
-    subprocess.run(_as_postgres([str(pg / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start"]), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        _as_postgres(
+            [str(pg / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start"]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         subprocess.run(
-            _as_postgres([str(pg / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "cxm"]), check=True
+            _as_postgres(
+                [str(pg / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "cxm"]
+            ),
+            check=True,
         )
         yield f"postgres://postgres@127.0.0.1:{port}/cxm"
     finally:
-        subprocess.run(_as_postgres([str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]), stdout=subprocess.DEVNULL, check=False)
+        subprocess.run(
+            _as_postgres([str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            stdout=subprocess.DEVNULL,
+            check=False,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -89,7 +116,10 @@ def redis() -> Iterator[str]:
     try:
         deadline = time.monotonic() + 10
         while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), timeout=0.2) as s,
+            ):
                 s.sendall(b"PING\r\n")
                 if s.recv(16).startswith(b"+PONG"):
                     break
@@ -106,10 +136,7 @@ def redis() -> Iterator[str]:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--run"]:
-        command = argv[1:]
-    else:
-        command = [sys.executable, "-m", "pytest", *argv]
+    command = argv[1:] if argv[:1] == ["--run"] else [sys.executable, "-m", "pytest", *argv]
     var_dir = tempfile.mkdtemp(prefix="cxm-var-")
     try:
         with postgres() as database_url, redis() as redis_url:

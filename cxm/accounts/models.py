@@ -11,6 +11,7 @@ from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 
@@ -25,24 +26,32 @@ class Role(models.TextChoices):
 class UserManager(DjangoUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user_object(self, username: Any, email: str | None, password: str | None, **extra: Any) -> User:
+    def _create_user_object(
+        self, username: Any, email: str | None, password: str | None, **extra: Any
+    ) -> User:
         email = self.normalize_email(email or username)
         user = self.model(email=email, **extra)
         user.password = ""
         return user
 
-    def _create_user(self, username: Any, email: str | None, password: str | None, **extra: Any) -> User:
+    def _create_user(
+        self, username: Any, email: str | None, password: str | None, **extra: Any
+    ) -> User:
         user = self._create_user_object(username, email, password, **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
 
-    def create_user(self, email: str | None = None, password: str | None = None, **extra: Any) -> User:  # type: ignore[override]
+    def create_user(  # type: ignore[override]
+        self, email: str | None = None, password: str | None = None, **extra: Any
+    ) -> User:
         extra.setdefault("is_staff", False)
         extra.setdefault("is_superuser", False)
         return self._create_user(None, email, password, **extra)
 
-    def create_superuser(self, email: str | None = None, password: str | None = None, **extra: Any) -> User:  # type: ignore[override]
+    def create_superuser(  # type: ignore[override]
+        self, email: str | None = None, password: str | None = None, **extra: Any
+    ) -> User:
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
         return self._create_user(None, email, password, **extra)
@@ -90,13 +99,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_short_name(self) -> str:
         return self.name.split(" ")[0] if self.name else self.email
 
-    @property
+    @cached_property
     def roles(self) -> set[str]:
-        cached = getattr(self, "_roles_cache", None)
-        if cached is None:
-            cached = set(self.groups.values_list("name", flat=True))
-            self._roles_cache = cached
-        return cached
+        return set(self.groups.values_list("name", flat=True))
 
     def has_role(self, *roles: str) -> bool:
         return self.is_superuser or bool(self.roles & set(roles))
@@ -105,7 +110,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 class Team(models.Model):
     name = models.CharField(_("name"), max_length=120)
     description = models.TextField(_("description"), blank=True)
-    members = models.ManyToManyField(User, related_name="teams", blank=True, verbose_name=_("members"))
+    members = models.ManyToManyField(
+        User, related_name="teams", blank=True, verbose_name=_("members")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -126,7 +133,9 @@ class ApiToken(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(_("name"), max_length=100)
     digest = models.CharField(max_length=64, unique=True)
-    hint = models.CharField(max_length=12, help_text="First characters of the token, to recognise it.")
+    hint = models.CharField(
+        max_length=12, help_text="First characters of the token, to recognise it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -57,4 +57,6 @@ def connect_grants(app_config: Any, grants: Grants) -> None:
 
         _apply(apps or global_apps, app_config.label, grants)
 
-    post_migrate.connect(receiver, sender=app_config, weak=False, dispatch_uid=f"roles-{app_config.label}")
+    post_migrate.connect(
+        receiver, sender=app_config, weak=False, dispatch_uid=f"roles-{app_config.label}"
+    )

@@ -6,7 +6,9 @@ from cxm.accounts.models import ApiToken, Team, User
 
 
 def user_list(*, search: str = "", include_inactive: bool = True) -> QuerySet[User]:
-    qs = User.objects.prefetch_related("groups", Prefetch("teams", queryset=Team.objects.only("id", "name")))
+    qs = User.objects.prefetch_related(
+        "groups", Prefetch("teams", queryset=Team.objects.only("id", "name"))
+    )
     if search:
         qs = qs.filter(email__icontains=search) | qs.filter(name__icontains=search)
     if not include_inactive:

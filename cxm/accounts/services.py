@@ -28,7 +28,7 @@ def _set_roles(user: User, roles: list[str]) -> None:
     if unknown:
         raise ApplicationError(_("Unknown role."), field="roles")
     user.groups.set(Group.objects.filter(name__in=roles))
-    user._roles_cache = None  # type: ignore[attr-defined]
+    user.__dict__.pop("roles", None)  # drop the cached_property
 
 
 def _email_taken(email: str, exclude_pk: int | None = None) -> bool:
@@ -45,12 +45,16 @@ def user_create(
     if _email_taken(email):
         raise Conflict(_("A user with this email address already exists."), field="email")
     with transaction.atomic():
-        user = User.objects.create_user(email=email, name=name, password=password, language=language)
+        user = User.objects.create_user(
+            email=email, name=name, password=password, language=language
+        )
         _set_roles(user, roles)
     return user
 
 
-def user_invite(*, email: str, name: str, roles: list[str], language: str, invited_by: User) -> User:
+def user_invite(
+    *, email: str, name: str, roles: list[str], language: str, invited_by: User
+) -> User:
     """Create an account without a password and email the person a link to choose one."""
     if _email_taken(email):
         raise Conflict(_("A user with this email address already exists."), field="email")
@@ -75,7 +79,7 @@ def set_password_link(user: User, base_url: str) -> str:
 
 
 def password_link_request(*, email: str) -> None:
-    """"Forgot password": mail a reset link if an active account has this address.
+    """ "Forgot password": mail a reset link if an active account has this address.
 
     The answer to the person is the same either way, so the form does not reveal who has an
     account; invited users who lost their invitation can use it too.
@@ -131,7 +135,9 @@ def user_set_active(*, user: User, active: bool, by: User) -> User:
         user.save(update_fields=["is_active"])
         if not active:
             _sessions_delete_for(user)
-    logger.info("accounts.user.active_changed", extra={"user_id": user.pk, "active": active, "by": by.pk})
+    logger.info(
+        "accounts.user.active_changed", extra={"user_id": user.pk, "active": active, "by": by.pk}
+    )
     return user
 
 

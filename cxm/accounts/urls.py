@@ -1,6 +1,6 @@
 from django.contrib.auth import views as auth_views
-from django.views.generic import TemplateView
 from django.urls import path
+from django.views.generic import TemplateView
 
 from cxm.accounts import views
 

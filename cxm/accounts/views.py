@@ -47,13 +47,28 @@ class SignInView(auth_views.LoginView):
     def _limits(self, request: HttpRequest, *, increment: bool) -> str | None:
         """Count a failure (``increment``), or say whether the failures so far use up a limit."""
         account = (request.POST.get("username") or "").strip().lower()
-        checks = [
-            ("login-ip", "ip", settings.LOGIN_RATE_PER_IP,
-             _("Too many failed sign-in attempts from your network. Wait a few minutes and try again.")),
+        checks: list[tuple[str, Any, str, str]] = [
+            (
+                "login-ip",
+                "ip",
+                settings.LOGIN_RATE_PER_IP,
+                _(
+                    "Too many failed sign-in attempts from your network. Wait a few minutes and try again."
+                ),
+            ),
         ]
         if account:
-            checks.insert(0, ("login-account", lambda _g, _r: account, settings.LOGIN_RATE_PER_ACCOUNT,
-                              _("Too many failed sign-in attempts for this account. Wait a few minutes and try again, or reset your password.")))
+            checks.insert(
+                0,
+                (
+                    "login-account",
+                    lambda _g, _r: account,
+                    settings.LOGIN_RATE_PER_ACCOUNT,
+                    _(
+                        "Too many failed sign-in attempts for this account. Wait a few minutes and try again, or reset your password."
+                    ),
+                ),
+            )
         for group, key, rate, message in checks:
             usage = get_usage(request, group=group, key=key, rate=rate, increment=increment)
             if usage is not None and not increment and usage["count"] >= usage["limit"]:
@@ -83,7 +98,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
-        messages.success(self.request, _("Your password was changed. Other sessions were signed out."))
+        messages.success(
+            self.request, _("Your password was changed. Other sessions were signed out.")
+        )
         return response
 
 
@@ -167,7 +184,11 @@ def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 @permission_required("accounts.manage_users", raise_exception=True)
 def user_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:100]
-    return render(request, "accounts/user_list.html", {"users": selectors.user_list(search=search), "q": search})
+    return render(
+        request,
+        "accounts/user_list.html",
+        {"users": selectors.user_list(search=search), "q": search},
+    )
 
 
 @permission_required("accounts.manage_users", raise_exception=True)
@@ -179,7 +200,11 @@ def user_invite(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             _attach_error(form, exc)
         else:
-            messages.success(request, _("%(email)s was invited. They will get an email to choose a password.") % {"email": user.email})
+            messages.success(
+                request,
+                _("%(email)s was invited. They will get an email to choose a password.")
+                % {"email": user.email},
+            )
             return redirect("accounts:user-list")
     return render(request, "accounts/user_form.html", {"form": form, "title": _("Invite a user")})
 
@@ -197,7 +222,9 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
         else:
             messages.success(request, _("%(name)s was saved.") % {"name": target.name})
             return redirect("accounts:user-list")
-    return render(request, "accounts/user_form.html", {"form": form, "target": target, "title": target.name})
+    return render(
+        request, "accounts/user_form.html", {"form": form, "target": target, "title": target.name}
+    )
 
 
 @permission_required("accounts.manage_users", raise_exception=True)
@@ -213,7 +240,9 @@ def user_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
         if active:
             messages.success(request, _("%(name)s can sign in again.") % {"name": target.name})
         else:
-            messages.success(request, _("%(name)s was deactivated and signed out.") % {"name": target.name})
+            messages.success(
+                request, _("%(name)s was deactivated and signed out.") % {"name": target.name}
+            )
     return redirect("accounts:user-list")
 
 

@@ -27,7 +27,10 @@ def test_admin_invites_a_user_who_sets_a_password_and_signs_in(client, admin_use
     path = "/" + re.search(r"https?://[^/]+/(\S+/)", mail.outbox[0].body).group(1)
     anonymous = client.__class__()
     form = anonymous.get(path, follow=True)
-    anonymous.post(form.redirect_chain[-1][0], {"new_password1": "ninas-secret-pw-1", "new_password2": "ninas-secret-pw-1"})
+    anonymous.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "ninas-secret-pw-1", "new_password2": "ninas-secret-pw-1"},
+    )
     nina.refresh_from_db()
     assert nina.check_password("ninas-secret-pw-1")
 
@@ -45,7 +48,8 @@ def test_inviting_an_existing_address_is_a_form_error(client, admin_user, agent)
 def test_admin_sets_roles(client, admin_user, agent):
     client.force_login(admin_user)
     response = client.post(
-        reverse("accounts:user-edit", args=[agent.pk]), {"name": agent.name, "roles": ["agent", "cx_lead"], "language": "en"}
+        reverse("accounts:user-edit", args=[agent.pk]),
+        {"name": agent.name, "roles": ["agent", "cx_lead"], "language": "en"},
     )
     assert response.status_code == 302
     agent = User.objects.get(pk=agent.pk)
@@ -56,7 +60,8 @@ def test_admin_sets_roles(client, admin_user, agent):
 def test_admin_cannot_remove_own_admin_role(client, admin_user):
     client.force_login(admin_user)
     response = client.post(
-        reverse("accounts:user-edit", args=[admin_user.pk]), {"name": "x", "roles": ["agent"], "language": "en"}
+        reverse("accounts:user-edit", args=[admin_user.pk]),
+        {"name": "x", "roles": ["agent"], "language": "en"},
     )
     assert response.status_code == 200
     assert "cannot remove your own admin role" in response.content.decode()
@@ -86,20 +91,26 @@ def test_only_admins_manage_users(client, role):
 
 def test_admin_manages_teams(client, admin_user, agent):
     client.force_login(admin_user)
-    response = client.post(reverse("accounts:team-create"), {"name": "Care", "description": "", "members": [agent.pk]})
+    response = client.post(
+        reverse("accounts:team-create"), {"name": "Care", "description": "", "members": [agent.pk]}
+    )
     assert response.status_code == 302
     team = Team.objects.get(name="Care")
     assert list(team.members.all()) == [agent]
     duplicate = client.post(reverse("accounts:team-create"), {"name": "care", "members": []})
     assert "already exists" in duplicate.content.decode()
-    client.post(reverse("accounts:team-edit", args=[team.pk]), {"name": "Customer Care", "members": []})
+    client.post(
+        reverse("accounts:team-edit", args=[team.pk]), {"name": "Customer Care", "members": []}
+    )
     team.refresh_from_db()
     assert team.name == "Customer Care" and team.members.count() == 0
     client.post(reverse("accounts:team-delete", args=[team.pk]))
     assert not Team.objects.exists()
 
 
-def test_user_list_query_count_does_not_grow_with_users(client, admin_user, django_assert_max_num_queries):
+def test_user_list_query_count_does_not_grow_with_users(
+    client, admin_user, django_assert_max_num_queries
+):
     from tests.conftest import make_user
 
     for _ in range(15):

@@ -43,7 +43,9 @@ def test_token_of_deactivated_user_stops_working(api_client, agent):
 def test_cannot_revoke_someone_elses_token(client, agent, cx_lead):
     issued = services.api_token_create(user=cx_lead, name="theirs")
     client.force_login(agent)
-    assert client.post(reverse("accounts:api-token-revoke", args=[issued.token.pk])).status_code == 404
+    assert (
+        client.post(reverse("accounts:api-token-revoke", args=[issued.token.pk])).status_code == 404
+    )
     issued.token.refresh_from_db()
     assert issued.token.is_active
 

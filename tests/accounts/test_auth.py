@@ -15,11 +15,15 @@ pytestmark = pytest.mark.django_db
 
 
 def _login(client: Client, email: str, password: str = PASSWORD, ip: str = "10.0.0.1"):
-    return client.post(reverse("accounts:login"), {"username": email, "password": password}, REMOTE_ADDR=ip)
+    return client.post(
+        reverse("accounts:login"), {"username": email, "password": password}, REMOTE_ADDR=ip
+    )
 
 
 def test_roles_are_groups_created_by_migration_with_permissions():
-    roles = {g.name: set(g.permissions.values_list("codename", flat=True)) for g in Group.objects.all()}
+    roles = {
+        g.name: set(g.permissions.values_list("codename", flat=True)) for g in Group.objects.all()
+    }
     assert set(roles) == {"agent", "cx_lead", "admin"}
     assert "manage_users" in roles["admin"] and "manage_users" not in roles["cx_lead"]
     assert "import_customers" in roles["cx_lead"] and "import_customers" not in roles["agent"]
@@ -73,7 +77,11 @@ def test_password_change_signs_out_other_sessions(agent):
     assert _login(phone, agent.email).status_code == 302
     response = laptop.post(
         reverse("accounts:password-change"),
-        {"old_password": PASSWORD, "new_password1": "a-new-long-passphrase-7", "new_password2": "a-new-long-passphrase-7"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-new-long-passphrase-7",
+            "new_password2": "a-new-long-passphrase-7",
+        },
     )
     assert response.status_code == 302
     assert laptop.get(reverse("accounts:profile")).status_code == 200  # this session stays
@@ -89,7 +97,10 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(client, agent, cap
     path = link.split("://", 1)[1].split("/", 1)[1]
     form = client.get("/" + path, follow=True)
     assert form.status_code == 200
-    response = client.post(form.redirect_chain[-1][0], {"new_password1": "brand-new-pass-42", "new_password2": "brand-new-pass-42"})
+    response = client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "brand-new-pass-42", "new_password2": "brand-new-pass-42"},
+    )
     assert response.status_code == 302
     agent.refresh_from_db()
     assert agent.check_password("brand-new-pass-42")

@@ -48,7 +48,9 @@ def test_failed_sign_in_shows_a_clear_message(page, live_server, db):
 
 
 @pytest.mark.worker
-def test_import_a_csv_with_bad_rows_and_read_the_report(page, live_server, celery_worker, tmp_path, no_csp_violations):
+def test_import_a_csv_with_bad_rows_and_read_the_report(
+    page, live_server, celery_worker, tmp_path, no_csp_violations
+):
     lead = make_user(Role.CX_LEAD, "lead@example.com")
     csv_path = tmp_path / "customers.csv"
     csv_path.write_text(
@@ -92,9 +94,10 @@ def test_create_an_api_token_and_call_the_api_with_it(page, live_server, no_csp_
     screenshot(page, "api-token-created")
 
     request = urllib.request.Request(
-        f"{live_server.url}/api/v1/customers/?q=token", headers={"Authorization": f"Bearer {secret}"}
+        f"{live_server.url}/api/v1/customers/?q=token",
+        headers={"Authorization": f"Bearer {secret}"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own live server
+    with urllib.request.urlopen(request, timeout=10) as response:
         body = json.load(response)
     assert [c["external_id"] for c in body["results"]] == ["T1"]
 
@@ -103,7 +106,7 @@ def test_create_an_api_token_and_call_the_api_with_it(page, live_server, no_csp_
     page.get_by_role("button", name="Revoke").click()
     expect(page.locator("tbody")).to_contain_text("revoked")
     with pytest.raises(urllib.error.HTTPError) as denied:
-        urllib.request.urlopen(request, timeout=10)  # noqa: S310
+        urllib.request.urlopen(request, timeout=10)
     assert denied.value.code == 401
 
 
@@ -132,7 +135,10 @@ def test_api_docs_page_renders_without_a_cdn(page, live_server, no_csp_violation
     user = make_user(Role.AGENT, "agent@example.com")
     sign_in(page, live_server, user.email)
     external = []
-    page.on("request", lambda r: external.append(r.url) if not r.url.startswith(live_server.url) else None)
+    page.on(
+        "request",
+        lambda r: external.append(r.url) if not r.url.startswith(live_server.url) else None,
+    )
     page.goto(f"{live_server.url}/api/docs/")
     expect(page.get_by_text("/api/v1/customers/").first).to_be_visible(timeout=15_000)
     screenshot(page, "api-docs")

@@ -23,7 +23,13 @@ def _fields(response):
 def test_create_normalizes_phone_and_email(lead_api):
     response = lead_api.post(
         "/api/v1/customers/",
-        {"name": "Ann", "email": "Ann@Example.COM", "phone": "06 1234 5678", "language": "nl", "attributes": {"plan": "Plus"}},
+        {
+            "name": "Ann",
+            "email": "Ann@Example.COM",
+            "phone": "06 1234 5678",
+            "language": "nl",
+            "attributes": {"plan": "Plus"},
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()
@@ -71,15 +77,24 @@ def test_invalid_json_is_a_400_naming_the_body(lead_api):
 def test_update_keeps_identities_unique(lead_api):
     a = lead_api.post("/api/v1/customers/", {"email": "a@example.com"}, format="json").json()
     lead_api.post("/api/v1/customers/", {"email": "b@example.com"}, format="json")
-    response = lead_api.patch(f"/api/v1/customers/{a['id']}/", {"email": "B@example.com"}, format="json")
+    response = lead_api.patch(
+        f"/api/v1/customers/{a['id']}/", {"email": "B@example.com"}, format="json"
+    )
     assert response.status_code == 400 and "email" in _fields(response)
-    ok = lead_api.patch(f"/api/v1/customers/{a['id']}/", {"name": "Anna", "churned_on": "2026-01-02"}, format="json")
+    ok = lead_api.patch(
+        f"/api/v1/customers/{a['id']}/", {"name": "Anna", "churned_on": "2026-01-02"}, format="json"
+    )
     assert ok.status_code == 200 and ok.json()["name"] == "Anna"
     assert lead_api.get(f"/api/v1/customers/{a['id']}/").json()["lifecycle"] == "churned"
 
 
 def test_list_filters_and_cursor_pages(lead_api, django_assert_max_num_queries):
-    customers_upsert([{"external_id": f"E{i}", "name": f"Person {i}", "language": "ro" if i % 2 else "nl"} for i in range(120)])
+    customers_upsert(
+        [
+            {"external_id": f"E{i}", "name": f"Person {i}", "language": "ro" if i % 2 else "nl"}
+            for i in range(120)
+        ]
+    )
     with django_assert_max_num_queries(6):
         first = lead_api.get("/api/v1/customers/", {"language": "ro", "page_size": 25}).json()
     assert len(first["results"]) == 25 and all(c["language"] == "ro" for c in first["results"])
@@ -108,14 +123,24 @@ def test_bulk_upsert_reports_each_row(lead_api):
     response = lead_api.post("/api/v1/customers/bulk/", {"customers": rows}, format="json")
     assert response.status_code == 200
     body = response.json()
-    assert [r["status"] for r in body["results"]] == ["updated", "created", "rejected", "rejected", "updated"]
+    assert [r["status"] for r in body["results"]] == [
+        "updated",
+        "created",
+        "rejected",
+        "rejected",
+        "updated",
+    ]
     assert body["results"][2]["errors"][0]["field"] == "customers[2].email"
     assert Customer.objects.get(external_id="K2").phone == "+31612345670"
     assert Customer.objects.count() == 2
 
 
 def test_bulk_upsert_refuses_more_than_1000(lead_api):
-    response = lead_api.post("/api/v1/customers/bulk/", {"customers": [{"external_id": str(i)} for i in range(1001)]}, format="json")
+    response = lead_api.post(
+        "/api/v1/customers/bulk/",
+        {"customers": [{"external_id": str(i)} for i in range(1001)]},
+        format="json",
+    )
     assert response.status_code == 400
     assert _fields(response) == {"customers"}
     assert not Customer.objects.exists()
@@ -125,8 +150,14 @@ def test_agents_read_but_cannot_create(api_client):
     agent = make_user(Role.AGENT)
     api_client.force_authenticate(agent)
     assert api_client.get("/api/v1/customers/").status_code == 200
-    assert api_client.post("/api/v1/customers/", {"email": "z@example.com"}, format="json").status_code == 403
-    assert api_client.post("/api/v1/customers/bulk/", {"customers": []}, format="json").status_code == 403
+    assert (
+        api_client.post("/api/v1/customers/", {"email": "z@example.com"}, format="json").status_code
+        == 403
+    )
+    assert (
+        api_client.post("/api/v1/customers/bulk/", {"customers": []}, format="json").status_code
+        == 403
+    )
 
 
 def test_anonymous_gets_401(api_client, db):

@@ -31,7 +31,9 @@ GOOD_AND_BAD = (
 def _import(text: str | bytes):
     data = text.encode() if isinstance(text, str) else text
     reports = []
-    stats = customers_import_stream(stream=io.BytesIO(data), on_chunk=lambda s, e, p: reports.extend(e))
+    stats = customers_import_stream(
+        stream=io.BytesIO(data), on_chunk=lambda s, e, p: reports.extend(e)
+    )
     return stats, reports
 
 
@@ -40,13 +42,17 @@ def test_good_rows_are_kept_and_bad_rows_reported():
     assert (stats.seen, stats.created, stats.updated, stats.failed) == (6, 2, 1, 3)
     assert [(e.row_number, e.field) for e in errors] == [(3, "email"), (4, "phone"), (5, "")]
     ann = Customer.objects.get(external_id="A1")
-    assert ann.name == "Ann Smit-de Vries" and ann.email == "ann@example.com"  # empty cells keep values
+    assert (
+        ann.name == "Ann Smit-de Vries" and ann.email == "ann@example.com"
+    )  # empty cells keep values
     assert ann.phone == "+31612345678" and ann.attributes == {"city": "Utrecht"}
     assert Customer.objects.get(external_id="A5").phone == "+40721234567"
 
 
 def test_rows_upsert_on_email_and_phone():
-    services.customers_upsert([{"email": "keep@example.com", "name": "Old"}, {"phone": "+31612345679", "name": "Phone"}])
+    services.customers_upsert(
+        [{"email": "keep@example.com", "name": "Old"}, {"phone": "+31612345679", "name": "Phone"}]
+    )
     stats, _ = _import("email,phone,name\nKEEP@example.com,,New\n,06 12345679,Phone Person\n")
     assert (stats.created, stats.updated) == (0, 2)
     assert Customer.objects.get(email="keep@example.com").name == "New"
@@ -54,7 +60,12 @@ def test_rows_upsert_on_email_and_phone():
 
 
 def test_a_row_matching_two_customers_is_rejected_not_guessed():
-    services.customers_upsert([{"external_id": "X", "email": "x@example.com"}, {"external_id": "Y", "email": "y@example.com"}])
+    services.customers_upsert(
+        [
+            {"external_id": "X", "email": "x@example.com"},
+            {"external_id": "Y", "email": "y@example.com"},
+        ]
+    )
     stats, errors = _import("external_id,email\nX,y@example.com\n")
     assert stats.failed == 1 and errors[0].field == "email"
     assert Customer.objects.get(external_id="X").email == "x@example.com"
@@ -67,7 +78,11 @@ def test_duplicate_rows_make_one_customer():
 
 
 def test_broken_encoding_fails_only_its_row():
-    data = "email,name\nok@example.com,Zoë\n".encode() + b"latin@example.com,Zo\xeb\n" + b"ok2@example.com,Ok\n"
+    data = (
+        "email,name\nok@example.com,Zoë\n".encode()
+        + b"latin@example.com,Zo\xeb\n"
+        + b"ok2@example.com,Ok\n"
+    )
     stats, errors = _import(data)
     assert (stats.created, stats.failed) == (2, 1)
     assert errors[0].row_number == 3 and errors[0].field == "name" and "UTF-8" in errors[0].reason
@@ -98,14 +113,18 @@ def test_rows_are_written_in_chunks_with_progress(monkeypatch):
     monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 10)
     positions = []
     text = "external_id\n" + "".join(f"C{i}\n" for i in range(35))
-    customers_import_stream(stream=io.BytesIO(text.encode()), on_chunk=lambda s, e, p: positions.append((s.seen, p)))
+    customers_import_stream(
+        stream=io.BytesIO(text.encode()), on_chunk=lambda s, e, p: positions.append((s.seen, p))
+    )
     assert [seen for seen, _ in positions] == [10, 20, 30, 35]
     assert Customer.objects.count() == 35
 
 
 def test_upload_over_the_limit_is_refused(settings, agent):
     settings.CUSTOMER_IMPORT_MAX_BYTES = 100
-    upload = SimpleUploadedFile("big.csv", b"email\n" + b"x@example.com\n" * 20, content_type="text/csv")
+    upload = SimpleUploadedFile(
+        "big.csv", b"email\n" + b"x@example.com\n" * 20, content_type="text/csv"
+    )
     with pytest.raises(ApplicationError, match="limit"):
         services.customer_import_start(upload=upload, user=agent)
     assert not CustomerImport.objects.exists()
@@ -133,7 +152,9 @@ def test_upload_runs_as_a_job_and_the_report_lists_bad_rows(client, cx_lead, cap
     assert record.status == "done" and record.rows_failed == 3 and record.percent == 100
     page = client.get(reverse("journeys:customer-import-detail", args=[record.pk])).content.decode()
     assert "Not a valid email address." in page and "Has 7 columns" in page
-    errors_csv = b"".join(client.get(reverse("journeys:customer-import-errors", args=[record.pk])).streaming_content)
+    errors_csv = b"".join(
+        client.get(reverse("journeys:customer-import-errors", args=[record.pk])).streaming_content
+    )
     assert errors_csv.decode().count("\n") == 4
 
 
@@ -159,7 +180,10 @@ def test_import_customers_command(tmp_path):
     path.write_text(GOOD_AND_BAD)
     result = subprocess.run(
         [sys.executable, "manage.py", "import_customers", str(path)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "DATABASE_URL": subprocess_database_url()},
     )
     assert result.returncode == 0, result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -21,14 +22,29 @@ DEMO_USERS = [
     ("agent2@demo.cxm.test", "Sjoukje Hoekstra", [Role.AGENT], "demo-agent-2026", "fy"),
 ]
 TEAMS = [
-    ("Customer Care", "Email, chat and phone for orders and returns.", ["agent@demo.cxm.test", "agent2@demo.cxm.test"]),
+    (
+        "Customer Care",
+        "Email, chat and phone for orders and returns.",
+        ["agent@demo.cxm.test", "agent2@demo.cxm.test"],
+    ),
     ("Delivery", "Delivery partners and installation.", ["agent2@demo.cxm.test"]),
     ("Stores", "Showrooms in Amsterdam, Leeuwarden and Cluj.", ["lead@demo.cxm.test"]),
 ]
 FIRST = {
     "nl": ["Daan", "Sanne", "Joris", "Emma", "Bram", "Fleur", "Thijs", "Noor", "Ruben", "Lieke"],
     "fy": ["Sjoerd", "Tsjitske", "Wytse", "Gerbrich", "Jelle", "Baukje", "Hidde", "Froukje"],
-    "ro": ["Andrei", "Ioana", "Mihai", "Elena", "Radu", "Ana", "Vlad", "Maria", "Cristina", "Tudor"],
+    "ro": [
+        "Andrei",
+        "Ioana",
+        "Mihai",
+        "Elena",
+        "Radu",
+        "Ana",
+        "Vlad",
+        "Maria",
+        "Cristina",
+        "Tudor",
+    ],
     "en": ["Oliver", "Amelia", "Harry", "Isla", "Jack", "Ava", "George", "Mia", "Noah", "Grace"],
 }
 LAST = {
@@ -44,8 +60,18 @@ PHONE = {
     "ro": ("+4072", 1_000_000, 9_999_999),
     "en": ("+4474", 10_000_000, 99_999_999),
 }
-TZ = {"nl": "Europe/Amsterdam", "fy": "Europe/Amsterdam", "ro": "Europe/Bucharest", "en": "Europe/London"}
-CITY = {"nl": ["Amsterdam", "Utrecht", "Rotterdam"], "fy": ["Leeuwarden", "Sneek", "Drachten"], "ro": ["Cluj-Napoca", "Bucharest", "Iași"], "en": ["London", "Leeds", "Bristol"]}
+TZ = {
+    "nl": "Europe/Amsterdam",
+    "fy": "Europe/Amsterdam",
+    "ro": "Europe/Bucharest",
+    "en": "Europe/London",
+}
+CITY = {
+    "nl": ["Amsterdam", "Utrecht", "Rotterdam"],
+    "fy": ["Leeuwarden", "Sneek", "Drachten"],
+    "ro": ["Cluj-Napoca", "Bucharest", "Iași"],
+    "en": ["London", "Leeds", "Bristol"],
+}
 PLANS = ["Basic", "Plus", "Premium"]
 
 
@@ -56,12 +82,16 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=300)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rng = random.Random(2026)  # noqa: S311 - demo data, not security
+        rng = random.Random(2026)
         with transaction.atomic():
             for email, name, roles, password, language in DEMO_USERS:
                 if not User.objects.filter(email__iexact=email).exists():
                     account_services.user_create(
-                        email=email, name=name, roles=[r.value for r in roles], password=password, language=language
+                        email=email,
+                        name=name,
+                        roles=[r.value for r in roles],
+                        password=password,
+                        language=language,
                     )
             for name, description, members in TEAMS:
                 team = Team.objects.filter(name__iexact=name).first()
@@ -72,11 +102,13 @@ class Command(BaseCommand):
                     members=list(User.objects.filter(email__in=members)),
                 )
         today = dt.date.today()
-        rows = []
+        rows: list[Mapping[str, Any]] = []
         for i in range(options["customers"]):
             language = rng.choices(["nl", "fy", "ro", "en"], weights=[5, 2, 3, 2])[0]
             first, last = rng.choice(FIRST[language]), rng.choice(LAST[language])
-            became = today - dt.timedelta(days=rng.randint(10, 1400)) if rng.random() < 0.85 else None
+            became = (
+                today - dt.timedelta(days=rng.randint(10, 1400)) if rng.random() < 0.85 else None
+            )
             churned = (
                 became + dt.timedelta(days=rng.randint(5, max(6, (today - became).days)))
                 if became and rng.random() < 0.12
@@ -101,7 +133,9 @@ class Command(BaseCommand):
         results = customers_upsert(rows)
         created = sum(r.status == "created" for r in results)
         rejected = [r for r in results if r.status == "rejected"]
-        self.stdout.write(f"demo data: {len(DEMO_USERS)} users, {len(TEAMS)} teams, {created} new customers")
+        self.stdout.write(
+            f"demo data: {len(DEMO_USERS)} users, {len(TEAMS)} teams, {created} new customers"
+        )
         for r in rejected[:5]:
             self.stderr.write(f"demo customer {r.index} rejected: {r.errors}")
         self.stdout.write("Demo sign-ins:")
