@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.response import Response
@@ -60,6 +63,17 @@ def error_body(detail: Any, message: str | None = None) -> dict[str, Any]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error is ``{"detail": ..., "errors": [{"field", "code", "message"}]}``."""
+    if isinstance(exc, RequestDataTooBig):
+        message = _("The request body is larger than %(limit)s.") % {
+            "limit": filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        }
+        return Response(
+            {
+                "detail": message,
+                "errors": [{"field": "body", "code": "too_large", "message": message}],
+            },
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, ApplicationError):
         err = {"field": exc.field, "code": exc.code, "message": exc.message, **exc.extra}
         return Response({"detail": exc.message, "errors": [err]}, status=exc.status_code)

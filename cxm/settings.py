@@ -256,6 +256,8 @@ STORAGES = {
         )
     },
 }
+# Largest request body outside file uploads: a bulk call of 1,000 customers with attributes fits.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 FILE_UPLOAD_PERMISSIONS = 0o640

@@ -557,6 +557,7 @@ def customers_import_stream(
         except StopIteration:
             break
         except csv.Error as exc:
+            flush()  # keep the good rows read so far, as the message says
             raise ImportFileError(
                 _("Row %(row)d cannot be read (%(error)s). The rows before it were imported.")
                 % {"row": row_number + 1, "error": exc}

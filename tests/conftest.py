@@ -246,3 +246,24 @@ def _ratelimit_cache_clear() -> Iterator[None]:
 
 def db_vendor() -> str:
     return connection.vendor
+
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def assert_accessible(page: Any, *, context: str = "document") -> None:
+    """Run axe-core (from npm) in the page; fail on serious or critical WCAG violations."""
+    # Evaluated through the DevTools protocol: our CSP (rightly) refuses an injected <script>.
+    page.evaluate(AXE.read_text() + "\n;0")
+    result = page.evaluate(
+        "async (ctx) => await axe.run(ctx === 'document' ? document : ctx, "
+        "{runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}})",
+        context,
+    )
+    assert result["passes"], "axe ran no checks"
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, "\n".join(bad)

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from cxm.accounts.models import Role
 from journeys.models import Customer
-from tests.conftest import make_user, screenshot, sign_in
+from tests.conftest import assert_accessible, make_user, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,6 +44,7 @@ def test_failed_sign_in_shows_a_clear_message(page, live_server, db):
     make_user(Role.AGENT, "agent@example.com")
     sign_in(page, live_server, "agent@example.com", "not-the-password")
     expect(page.get_by_role("alert")).to_contain_text("do not match an active account")
+    assert_accessible(page)
     screenshot(page, "sign-in-failed")
 
 
@@ -71,6 +72,7 @@ def test_import_a_csv_with_bad_rows_and_read_the_report(
     errors = page.locator("table.import-errors")
     expect(errors).to_contain_text("Not a valid email address.")
     expect(errors).to_contain_text("Not a valid phone number.")
+    assert_accessible(page)
     screenshot(page, "import-report")
     assert Customer.objects.filter(external_id__in=["B1", "B3"]).count() == 2
     page.get_by_role("link", name="Back to customers").click()
@@ -78,6 +80,7 @@ def test_import_a_csv_with_bad_rows_and_read_the_report(
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("tbody tr")).to_have_count(1)
     expect(page.locator("tbody")).to_contain_text("+31612345678")
+    assert_accessible(page)
     screenshot(page, "customer-search")
 
 
@@ -128,6 +131,7 @@ def test_admin_invites_a_user_and_builds_a_team(page, live_server, no_csp_violat
     page.get_by_label("Vera Visser").check()
     page.get_by_role("button", name="Save team").click()
     expect(page.locator("tbody")).to_contain_text("Vera Visser")
+    assert_accessible(page)
     screenshot(page, "teams")
 
 

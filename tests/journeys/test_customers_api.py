@@ -169,3 +169,11 @@ def test_anonymous_gets_401(api_client, db):
 def test_a_user_without_role_sees_nothing(api_client):
     api_client.force_authenticate(make_user(None))
     assert api_client.get("/api/v1/customers/").status_code == 403
+
+
+def test_a_body_over_the_upload_limit_is_a_413_naming_the_body(lead_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    rows = [{"external_id": f"X{i}", "name": "n" * 50} for i in range(50)]
+    response = lead_api.post("/api/v1/customers/bulk/", {"customers": rows}, format="json")
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["field"] == "body"

@@ -200,3 +200,19 @@ def test_import_through_the_real_worker(celery_worker, cx_lead):
     wait_for(lambda: CustomerImport.objects.get(pk=record.pk).finished, timeout=30)
     record.refresh_from_db()
     assert record.status == "done" and (record.rows_created, record.rows_failed) == (2, 3)
+
+
+def test_a_50_mb_file_with_an_unreadable_row_keeps_the_rows_before_it():
+    # A 50 MB file: a good row, then one cell far over the CSV field limit (a binary blob
+    # pasted into a spreadsheet). The stream stops there with a clear message; memory stays flat.
+    big = (
+        b"email,name\nfirst@example.com,First\nsecond@example.com,"
+        + b"x" * (50 * 1024 * 1024)
+        + b"\n"
+    )
+    reports = []
+    with pytest.raises(ImportFileError, match="Row 3 cannot be read"):
+        customers_import_stream(
+            stream=io.BytesIO(big), on_chunk=lambda s, e, p: reports.append(s.seen)
+        )
+    assert list(Customer.objects.values_list("email", flat=True)) == ["first@example.com"]
