@@ -9,7 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxm.settings")
 
 app = Celery("cxm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["cxm.accounts", "journeys", "inbox", "surveys", "metrics"])
+app.autodiscover_tasks(["cxm.core", "cxm.accounts", "journeys", "inbox", "surveys", "metrics"])
 
 # Every task name starts with its app, and each app's work goes to its own queue so that a burst
 # of outbound sends never delays inbound webhooks (docs/architecture.md).
@@ -24,6 +24,10 @@ app.conf.beat_schedule = {
     "accounts-purge-expired-sessions": {
         "task": "accounts.purge_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
+    },
+    "core-purge-idempotency-records": {
+        "task": "core.purge_idempotency_records",
+        "schedule": crontab(hour=4, minute=5),
     },
     "journeys-purge-old-import-files": {
         "task": "journeys.purge_old_import_files",

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "csp",
     "anymail",
     # cxm, lowest layer first: an app imports only the apps above it in this list.
+    "cxm.core",
     "cxm.accounts",
     "journeys",
     "inbox",

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from cxm.accounts import views as account_views
 from cxm.health import healthz
+from journeys.webhooks import interactions_webhook
 
 api_v1 = [
     path("", include("journeys.api_urls")),
@@ -15,7 +16,8 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("cxm.accounts.urls")),
-    path("customers/", include("journeys.urls")),
+    path("", include("journeys.urls")),
+    path("hooks/interactions/<int:source_id>/", interactions_webhook, name="journeys-webhook"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI sets style attributes from its own (same-origin) script; only this page allows it.

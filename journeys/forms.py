@@ -5,7 +5,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from journeys.models import CUSTOMER_LANGUAGES, Channel, Customer
+from cxm.accounts.models import Team
+from journeys.models import CUSTOMER_LANGUAGES, Channel, Customer, Journey, Stage, TouchpointChannel
 
 
 class CustomerForm(forms.Form):
@@ -65,4 +66,52 @@ class CustomerImportForm(forms.Form):
             "UTF-8, comma-separated, with a header row. Columns: external_id, name, email, phone, language, preferred_channel, timezone, became_customer_on, churned_on, value, and attributes.<name> for your own fields."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+
+class JourneyForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class StageForm(forms.Form):
+    name = forms.CharField(label=_("Stage name"), max_length=120)
+
+
+class TouchpointForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    key = forms.CharField(
+        label=_("Key"),
+        max_length=80,
+        help_text=_(
+            "Stable identifier other systems send with events, e.g. order.delivered. It cannot change once used."
+        ),
+    )
+    channel = forms.ChoiceField(label=_("Channel"), choices=TouchpointChannel.choices)
+    stage = forms.ModelChoiceField(
+        label=_("Stage"), queryset=Stage.objects.none(), empty_label=None
+    )
+    owner_team = forms.ModelChoiceField(
+        label=_("Owner team"), queryset=Team.objects.all(), required=False
+    )
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args: Any, journey: Journey, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        stage_field = self.fields["stage"]
+        assert isinstance(stage_field, forms.ModelChoiceField)
+        stage_field.queryset = journey.stages.filter(archived_at__isnull=True).order_by(
+            "position", "id"
+        )
+
+
+class IngestionSourceForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name of the sending system"),
+        max_length=100,
+        help_text=_("For example “Webshop” or “Booking system”."),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import global_settings, settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce, Concat, Lower
@@ -10,11 +11,27 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Channel(models.TextChoices):
+    """Channels a customer can be reached on (their preferred channel)."""
+
     EMAIL = "email", _("Email")
     SMS = "sms", _("SMS")
     WHATSAPP = "whatsapp", _("WhatsApp")
     WEB = "web", _("Web")
     PHONE = "phone", _("Phone")
+
+
+class TouchpointChannel(models.TextChoices):
+    """Where an interaction happens: every channel above plus the ones we cannot send on."""
+
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    WEB = "web", _("Web")
+    APP = "app", _("App")
+    PHONE = "phone", _("Phone")
+    STORE = "store", _("Store")
+    SOCIAL = "social", _("Social")
+    OTHER = "other", _("Other")
 
 
 CUSTOMER_LANGUAGES = global_settings.LANGUAGES
@@ -86,7 +103,10 @@ class Customer(models.Model):
                 name="journeys_customer_has_identity",
             ),
         ]
-        permissions = [("import_customers", "Can import customers from CSV")]
+        permissions = [
+            ("import_customers", "Can import customers from CSV"),
+            ("merge_customers", "Can merge two customer records"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.email or self.phone or self.external_id or f"#{self.pk}"
@@ -164,3 +184,156 @@ class CustomerImportError(models.Model):
 
     def __str__(self) -> str:
         return f"row {self.row_number}: {self.reason}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Journeys, stages and touchpoints
+# ------------------------------------------------------------------------------------------------
+class Journey(models.Model):
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("journey")
+        verbose_name_plural = _("journeys")
+        ordering = ("name", "id")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stage(models.Model):
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(_("name"), max_length=120)
+    position = models.PositiveIntegerField(default=0)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        ordering = ("journey_id", "position", "id")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+touchpoint_key_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9._-]{0,79}$",
+    _("Use lower-case letters, digits, dots, dashes and underscores (e.g. order.delivered)."),
+)
+
+
+class Touchpoint(models.Model):
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="touchpoints")
+    name = models.CharField(_("name"), max_length=120)
+    key = models.CharField(
+        _("key"),
+        max_length=80,
+        unique=True,
+        validators=[touchpoint_key_validator],
+        help_text=_("Stable identifier other systems send with events. It never changes."),
+    )
+    channel = models.CharField(_("channel"), max_length=16, choices=TouchpointChannel.choices)
+    owner_team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="touchpoints",
+        verbose_name=_("owner team"),
+    )
+    description = models.TextField(_("description"), blank=True)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("touchpoint")
+        verbose_name_plural = _("touchpoints")
+        ordering = ("stage_id", "position", "id")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# ------------------------------------------------------------------------------------------------
+# The interaction log: one timeline per customer
+# ------------------------------------------------------------------------------------------------
+class Interaction(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
+    touchpoint = models.ForeignKey(
+        Touchpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="interactions"
+    )
+    channel = models.CharField(max_length=16, choices=TouchpointChannel.choices)
+    kind = models.CharField(max_length=100)  # dotted: order.delivered, message.received, ...
+    occurred_at = models.DateTimeField()
+    summary = models.CharField(max_length=500, blank=True)
+    # What the entry links to: an object of ours ("inbox.conversation", id) or a URL elsewhere.
+    source_type = models.CharField(max_length=64, blank=True)
+    source_id = models.CharField(max_length=64, blank=True)
+    source_url = models.URLField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no key
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-occurred_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="journeys_interaction_idempotency_unique",
+            ),
+        ]
+        indexes = [
+            # The timeline: one customer's entries, newest first, keyset on (occurred_at, id).
+            models.Index(
+                fields=["customer", "-occurred_at", "-id"], name="journeys_int_timeline_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class TouchpointDailyVolume(models.Model):
+    """Interactions per touchpoint per day, kept current as interactions are recorded, so the
+    journey map never counts the raw log."""
+
+    touchpoint = models.ForeignKey(
+        Touchpoint, on_delete=models.CASCADE, related_name="daily_volumes"
+    )
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["touchpoint", "day"], name="journeys_tp_volume_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.touchpoint_id} {self.day}: {self.count}"
+
+
+class IngestionSource(models.Model):
+    """A system that posts events to the signed webhook endpoint (it cannot send our headers)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    secret = models.CharField(
+        max_length=100, help_text="HMAC-SHA256 key; kept to verify signatures."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("ingestion source")
+        ordering = ("name", "id")
+
+    def __str__(self) -> str:
+        return self.name

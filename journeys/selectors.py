@@ -1,11 +1,14 @@
-"""Every non-trivial read of customers."""
+"""Every non-trivial read of the journeys app: customers, journeys and the timeline."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
 
 import django_filters
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from journeys.models import (
@@ -14,6 +17,12 @@ from journeys.models import (
     Customer,
     CustomerImport,
     CustomerImportError,
+    IngestionSource,
+    Interaction,
+    Journey,
+    Stage,
+    Touchpoint,
+    TouchpointDailyVolume,
 )
 
 LIFECYCLE_QUERIES = {
@@ -148,3 +157,159 @@ def customer_import_errors(
     *, customer_import: CustomerImport, limit: int = 200
 ) -> QuerySet[CustomerImportError]:
     return customer_import.row_errors.order_by("row_number", "id")[:limit]
+
+
+# ------------------------------------------------------------------------------------------------
+# Journeys and the journey map
+# ------------------------------------------------------------------------------------------------
+def journey_list(*, include_archived: bool = False) -> QuerySet[Journey]:
+    qs = Journey.objects.annotate(
+        stage_count=Count("stages", filter=Q(stages__archived_at__isnull=True), distinct=True),
+        touchpoint_count=Count(
+            "stages__touchpoints",
+            filter=Q(stages__touchpoints__archived_at__isnull=True),
+            distinct=True,
+        ),
+    )
+    if not include_archived:
+        qs = qs.filter(archived_at__isnull=True)
+    return qs.order_by("archived_at", "name", "id")
+
+
+@dataclass
+class TouchpointCard:
+    touchpoint: Touchpoint
+    total: int
+    series: list[int]
+
+    @property
+    def sparkline_points(self) -> str:
+        """SVG polyline points on a 100 by 24 box (drawn server-side: no chart script needed)."""
+        if not self.series:
+            return ""
+        top = max(self.series) or 1
+        step = 100 / max(1, len(self.series) - 1)
+        return " ".join(
+            f"{i * step:.1f},{24 - (v / top) * 22 - 1:.1f}" for i, v in enumerate(self.series)
+        )
+
+
+@dataclass
+class StageColumn:
+    stage: Stage
+    cards: list[TouchpointCard]
+
+
+@dataclass
+class JourneyMap:
+    journey: Journey
+    columns: list[StageColumn]
+    start: dt.date
+    end: dt.date
+
+
+def journey_map(*, journey: Journey, days: int, today: dt.date | None = None) -> JourneyMap:
+    """Stages as columns, touchpoints as cards with their interaction volume per day in the period.
+
+    Volumes come from the daily rollup (``TouchpointDailyVolume``): one indexed query, whatever
+    the size of the interaction log.
+    """
+    end = today or timezone.localdate(timezone.now(), dt.UTC)
+    start = end - dt.timedelta(days=days - 1)
+    stages = list(
+        journey.stages.filter(archived_at__isnull=True)
+        .order_by("position", "id")
+        .prefetch_related(
+            Prefetch(
+                "touchpoints",
+                queryset=Touchpoint.objects.filter(archived_at__isnull=True)
+                .select_related("owner_team")
+                .order_by("position", "id"),
+            )
+        )
+    )
+    ids = [t.pk for s in stages for t in s.touchpoints.all()]
+    volumes: dict[int, dict[dt.date, int]] = defaultdict(dict)
+    for touchpoint_id, day, count in TouchpointDailyVolume.objects.filter(
+        touchpoint_id__in=ids, day__gte=start, day__lte=end
+    ).values_list("touchpoint_id", "day", "count"):
+        volumes[touchpoint_id][day] = count
+    dates = [start + dt.timedelta(days=i) for i in range(days)]
+    columns = []
+    for stage in stages:
+        cards = []
+        for touchpoint in stage.touchpoints.all():
+            series = [volumes[touchpoint.pk].get(d, 0) for d in dates]
+            cards.append(TouchpointCard(touchpoint=touchpoint, total=sum(series), series=series))
+        columns.append(StageColumn(stage=stage, cards=cards))
+    return JourneyMap(journey=journey, columns=columns, start=start, end=end)
+
+
+def touchpoint_list(*, include_archived: bool = False) -> QuerySet[Touchpoint]:
+    qs = Touchpoint.objects.select_related("stage__journey", "owner_team")
+    if not include_archived:
+        qs = qs.filter(archived_at__isnull=True)
+    return qs.order_by("stage__journey__name", "stage__position", "position", "id")
+
+
+# ------------------------------------------------------------------------------------------------
+# The customer timeline
+# ------------------------------------------------------------------------------------------------
+TIMELINE_PAGE = 25
+
+
+@dataclass
+class TimelinePage:
+    entries: list[Interaction]
+    next_cursor: str | None
+
+
+def encode_cursor(interaction: Interaction) -> str:
+    return f"{interaction.occurred_at.timestamp():.6f}_{interaction.pk}"
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int] | None:
+    try:
+        stamp, pk = cursor.split("_", 1)
+        return dt.datetime.fromtimestamp(float(stamp), tz=dt.UTC), int(pk)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def timeline_page(
+    *,
+    customer_id: int,
+    channel: str = "",
+    kind: str = "",
+    cursor: str = "",
+    size: int = TIMELINE_PAGE,
+) -> TimelinePage:
+    """One page of a customer's interactions, newest first, keyset-paginated on
+    (occurred_at, id): every page is an index range scan, however deep."""
+    qs = Interaction.objects.filter(customer_id=customer_id).select_related("touchpoint")
+    if channel:
+        qs = qs.filter(channel=channel)
+    if kind:
+        qs = qs.filter(kind=kind)
+    position = decode_cursor(cursor) if cursor else None
+    if position is not None:
+        qs = qs.extra(where=["(occurred_at, id) < (%s, %s)"], params=list(position))
+    rows = list(qs.order_by("-occurred_at", "-id")[: size + 1])
+    has_more = len(rows) > size
+    rows = rows[:size]
+    return TimelinePage(
+        entries=rows, next_cursor=encode_cursor(rows[-1]) if has_more and rows else None
+    )
+
+
+def timeline_kinds(*, customer_id: int) -> list[str]:
+    return list(
+        Interaction.objects.filter(customer_id=customer_id)
+        .values_list("kind", flat=True)
+        .distinct()
+        .order_by("kind")[:100]
+    )
+
+
+def ingestion_source_list() -> QuerySet[IngestionSource]:
+    return IngestionSource.objects.order_by("revoked_at", "name")

@@ -95,7 +95,7 @@ def test_openapi_schema_and_docs_page(client, agent):
 def test_navigation_depends_on_role(client, agent, admin_user):
     client.force_login(agent)
     page = client.get(reverse("accounts:profile")).content.decode()
-    assert ">Customers<" in page and "/accounts/users/" not in page
-    assert ">Journeys<" not in page and ">Inbox<" not in page  # not built yet: hidden, not stubbed
+    assert ">Customers<" in page and ">Journeys<" in page and "/accounts/users/" not in page
+    assert ">Inbox<" not in page and ">Surveys<" not in page  # not built yet: hidden, not stubbed
     client.force_login(admin_user)
     assert "/accounts/users/" in client.get(reverse("accounts:profile")).content.decode()

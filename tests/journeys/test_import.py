@@ -110,7 +110,7 @@ def test_a_wrong_header_refuses_the_whole_file(text, message):
 
 
 def test_rows_are_written_in_chunks_with_progress(monkeypatch):
-    monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 10)
+    monkeypatch.setattr(services.customers, "IMPORT_CHUNK_ROWS", 10)
     positions = []
     text = "external_id\n" + "".join(f"C{i}\n" for i in range(35))
     customers_import_stream(

@@ -1,8 +1,13 @@
 from django.db import migrations
 
 from cxm.accounts.roles import grant_permissions
-from cxm.accounts.grants import GRANTS
 
+# A snapshot: cxm/accounts/grants.py is the current truth, re-applied after every migrate.
+GRANTS = {
+    "agent": ["view_team"],
+    "cx_lead": ["view_team"],
+    "admin": ["manage_users", "view_user", "view_team", "add_team", "change_team", "delete_team"],
+}
 
 
 def remove_roles(apps, schema_editor):

@@ -1,8 +1,9 @@
-"""Customer pages: list, detail, edit and CSV import."""
+"""Customer pages: list, detail with the timeline, edit, merge and CSV import."""
 
 from __future__ import annotations
 
 import csv
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -15,6 +16,9 @@ from django.utils.translation import gettext as _
 from cxm.errors import ApplicationError
 from journeys import selectors, services
 from journeys.forms import CustomerForm, CustomerImportForm
+from journeys.models import Customer, TouchpointChannel
+from journeys.presenters import timeline_days
+from journeys.services.merge import MERGE_FIELDS
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:
@@ -38,7 +42,12 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
     customer = selectors.customer_get(customer_id=customer_id)
     if customer is None:
         raise Http404
-    return render(request, "journeys/customer_detail.html", {"customer": customer})
+    context = (
+        _timeline_context(request, customer)
+        if request.user.has_perm("journeys.view_interaction")
+        else {}
+    )
+    return render(request, "journeys/customer_detail.html", {**context, "customer": customer})
 
 
 @permission_required("journeys.change_customer", raise_exception=True)
@@ -132,3 +141,83 @@ def customer_import_errors_csv(request: HttpRequest, import_id: int) -> Streamin
     )
     response["Content-Disposition"] = f'attachment; filename="import-{record.pk}-errors.csv"'
     return response
+
+
+# ------------------------------------------------------------------------------------------------
+# Timeline (on the customer page) and merge
+# ------------------------------------------------------------------------------------------------
+def _timeline_context(request: HttpRequest, customer: Customer) -> dict[str, Any]:
+    channel = request.GET.get("channel", "")
+    channel = channel if channel in dict(TouchpointChannel.choices) else ""
+    kind = request.GET.get("kind", "")[:100]
+    page = selectors.timeline_page(
+        customer_id=customer.pk,
+        channel=channel,
+        kind=kind,
+        cursor=request.GET.get("cursor", "")[:64],
+    )
+    return {
+        "customer": customer,
+        "timeline": page,
+        "days": timeline_days(page.entries, after_day=request.GET.get("last_day", "")),
+        "channel": channel,
+        "kind": kind,
+        "channels": TouchpointChannel.choices,
+        "kinds": selectors.timeline_kinds(customer_id=customer.pk),
+        "filter_query": urlencode({k: v for k, v in (("channel", channel), ("kind", kind)) if v}),
+    }
+
+
+@permission_required("journeys.view_interaction", raise_exception=True)
+def customer_timeline(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """The "load more" fragment (HTMX) of the timeline."""
+    customer = selectors.customer_get(customer_id=customer_id)
+    if customer is None:
+        raise Http404
+    return render(request, "journeys/_timeline_page.html", _timeline_context(request, customer))
+
+
+@permission_required("journeys.merge_customers", raise_exception=True)
+def customer_merge(request: HttpRequest, customer_id: int) -> HttpResponse:
+    survivor = selectors.customer_get(customer_id=customer_id)
+    if survivor is None:
+        raise Http404
+    other = selectors.customer_get(customer_id=_int_param(request, "other") or 0)
+    if other is not None and other.pk == survivor.pk:
+        other = None
+    if request.method == "POST" and other is not None:
+        choices = {name: request.POST.get(f"keep_{name}", "survivor") for name in MERGE_FIELDS}
+        try:
+            merged = services.customer_merge(
+                survivor=survivor, merged=other, choices=choices, actor=request.user
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("The two records were merged into one."))
+            return redirect("journeys:customer-detail", customer_id=merged.pk)
+    candidates: list[Customer] = []
+    q = request.GET.get("q", "").strip()[:100]
+    if other is None and q:
+        _filters, queryset = selectors.customer_list(params={"q": q})
+        candidates = [c for c in queryset[:20] if c.pk != survivor.pk]
+    rows = []
+    if other is not None:
+        for name in MERGE_FIELDS:
+            field = Customer._meta.get_field(name)
+            mine, theirs = getattr(survivor, name), getattr(other, name)
+            rows.append(
+                {
+                    "name": name,
+                    "label": getattr(field, "verbose_name", name),
+                    "mine": mine,
+                    "theirs": theirs,
+                    "differs": mine != theirs,
+                    "default": "survivor" if mine not in (None, "") else "merged",
+                }
+            )
+    return render(
+        request,
+        "journeys/customer_merge.html",
+        {"customer": survivor, "other": other, "rows": rows, "candidates": candidates, "q": q},
+    )

@@ -1,0 +1,90 @@
+"""Audit trail and idempotent request handling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cxm.core.models import AuditEntry, IdempotencyRecord
+from cxm.errors import Conflict
+
+IDEMPOTENCY_TTL = dt.timedelta(days=7)
+
+
+def audit_record(
+    *, action: str, actor: Any, object_type: str, object_id: Any, data: dict[str, Any] | None = None
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        action=action,
+        actor=actor if getattr(actor, "pk", None) else None,
+        object_type=object_type,
+        object_id=str(object_id),
+        data=data or {},
+    )
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: Any
+    replayed: bool
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def idempotent_call(
+    *, scope: str, key: str, owner_id: int, body: Any, handler: Callable[[], tuple[int, Any]]
+) -> StoredResponse:
+    """Run ``handler`` once per (scope, owner, key); a replay returns the first answer unchanged.
+
+    The answer is stored in the same transaction as the handler's writes, so either both are
+    kept or neither. Reusing a key for a different request body is a conflict, not a replay.
+    """
+    digest = request_hash(body)
+    existing = IdempotencyRecord.objects.filter(scope=scope, owner_id=owner_id, key=key).first()
+    if existing is not None:
+        return _replay(existing, digest)
+    try:
+        with transaction.atomic():
+            status_code, response = handler()
+            IdempotencyRecord.objects.create(
+                scope=scope,
+                key=key,
+                owner_id=owner_id,
+                request_hash=digest,
+                status_code=status_code,
+                response=response,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won the race; its transaction (and answer) stands.
+        existing = IdempotencyRecord.objects.filter(scope=scope, owner_id=owner_id, key=key).first()
+        if existing is None:
+            raise
+        return _replay(existing, digest)
+    return StoredResponse(status_code=status_code, body=response, replayed=False)
+
+
+def _replay(record: IdempotencyRecord, digest: str) -> StoredResponse:
+    if record.request_hash != digest:
+        raise Conflict(
+            _("This Idempotency-Key was already used for a different request."),
+            field="Idempotency-Key",
+        )
+    return StoredResponse(status_code=record.status_code, body=record.response, replayed=True)
+
+
+def idempotency_records_purge() -> int:
+    deleted, _ = IdempotencyRecord.objects.filter(
+        created_at__lt=timezone.now() - IDEMPOTENCY_TTL
+    ).delete()
+    return deleted

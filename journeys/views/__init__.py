@@ -1,0 +1,1 @@
+"""HTML pages of the journeys app; one module per area."""
