@@ -293,7 +293,12 @@ def timeline_page(
         qs = qs.filter(kind=kind)
     position = decode_cursor(cursor) if cursor else None
     if position is not None:
-        qs = qs.extra(where=["(occurred_at, id) < (%s, %s)"], params=list(position))
+        qs = qs.extra(
+            where=[
+                '("journeys_interaction"."occurred_at", "journeys_interaction"."id") < (%s, %s)'
+            ],
+            params=list(position),
+        )
     rows = list(qs.order_by("-occurred_at", "-id")[: size + 1])
     has_more = len(rows) > size
     rows = rows[:size]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -123,7 +124,11 @@ def touchpoint_save(
         touchpoint.channel = channel
         touchpoint.owner_team = owner_team
         touchpoint.description = description.strip()
-        touchpoint.full_clean(exclude=["stage", "owner_team"])
+        try:
+            touchpoint.full_clean(exclude=["stage", "owner_team"])
+        except ValidationError as exc:
+            field, errors = next(iter(exc.message_dict.items()))
+            raise ApplicationError(errors[0], field=field) from exc
         touchpoint.save()
     return touchpoint
 

@@ -186,7 +186,11 @@ def customer_merge(request: HttpRequest, customer_id: int) -> HttpResponse:
     if other is not None and other.pk == survivor.pk:
         other = None
     if request.method == "POST" and other is not None:
-        choices = {name: request.POST.get(f"keep_{name}", "survivor") for name in MERGE_FIELDS}
+        choices = {
+            name: request.POST[f"keep_{name}"]
+            for name in MERGE_FIELDS
+            if f"keep_{name}" in request.POST
+        }
         try:
             merged = services.customer_merge(
                 survivor=survivor, merged=other, choices=choices, actor=request.user
