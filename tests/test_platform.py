@@ -99,3 +99,19 @@ def test_navigation_depends_on_role(client, agent, admin_user):
     assert ">Inbox<" not in page and ">Surveys<" not in page  # not built yet: hidden, not stubbed
     client.force_login(admin_user)
     assert "/accounts/users/" in client.get(reverse("accounts:profile")).content.decode()
+
+
+def test_demo_data_loads_and_is_idempotent():
+    from django.core.management import call_command
+
+    from cxm.accounts.models import User
+    from journeys.models import Customer, Interaction, Journey
+
+    call_command("demo_data", customers=30, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    counts = (User.objects.count(), Customer.objects.count(), Interaction.objects.count())
+    call_command("demo_data", customers=30, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert counts == (User.objects.count(), Customer.objects.count(), Interaction.objects.count())
+    assert counts[0] == 4 and counts[1] == 30 and counts[2] > 30
+    assert Journey.objects.get().stages.count() == 4
+    admin = User.objects.get(email="admin@demo.cxm.test")
+    assert admin.check_password("demo-admin-2026") and admin.has_perm("accounts.manage_users")

@@ -12,6 +12,8 @@ from django.db import transaction
 
 from cxm.accounts import services as account_services
 from cxm.accounts.models import Role, Team, User
+from journeys import services
+from journeys.models import Journey
 from journeys.services import customers_upsert
 
 DEMO_USERS = [
@@ -73,6 +75,50 @@ CITY = {
     "en": ["London", "Leeds", "Bristol"],
 }
 PLANS = ["Basic", "Plus", "Premium"]
+JOURNEY = (
+    "Buying furniture",
+    "From the first visit to the sofa in the living room.",
+    [
+        (
+            "Discover",
+            [
+                ("Website visit", "site.visit", "web", None),
+                ("Showroom visit", "store.visit", "store", "Stores"),
+            ],
+        ),
+        (
+            "Buy",
+            [
+                ("Order placed", "order.placed", "web", None),
+                ("Payment received", "payment.received", "email", None),
+            ],
+        ),
+        (
+            "Delivery",
+            [
+                ("Delivery booked", "delivery.booked", "sms", "Delivery"),
+                ("Order delivered", "order.delivered", "phone", "Delivery"),
+            ],
+        ),
+        (
+            "After-sales",
+            [
+                ("Support question", "support.question", "email", "Customer Care"),
+                ("Return requested", "return.requested", "web", "Customer Care"),
+            ],
+        ),
+    ],
+)
+SUMMARIES = {
+    "site.visit": "Browsed sofas and armchairs",
+    "store.visit": "Visited the showroom",
+    "order.placed": "Order placed online",
+    "payment.received": "Payment received",
+    "delivery.booked": "Delivery slot booked",
+    "order.delivered": "Delivered and assembled",
+    "support.question": "Asked about fabric care",
+    "return.requested": "Return of a cushion requested",
+}
 
 
 class Command(BaseCommand):
@@ -132,12 +178,62 @@ class Command(BaseCommand):
             )
         results = customers_upsert(rows)
         created = sum(r.status == "created" for r in results)
+        events = self._journey(
+            rng, [r.customer.external_id for r in results if r.customer and r.customer.external_id]
+        )
         rejected = [r for r in results if r.status == "rejected"]
         self.stdout.write(
-            f"demo data: {len(DEMO_USERS)} users, {len(TEAMS)} teams, {created} new customers"
+            f"demo data: {len(DEMO_USERS)} users, {len(TEAMS)} teams, {created} new customers, "
+            f"{events} new interactions"
         )
         for r in rejected[:5]:
             self.stderr.write(f"demo customer {r.index} rejected: {r.errors}")
         self.stdout.write("Demo sign-ins:")
         for email, _name, roles, password, _language in DEMO_USERS:
             self.stdout.write(f"  {roles[0].label:<8} {email:<24} {password}")
+
+    def _journey(self, rng: random.Random, external_ids: list[str]) -> int:
+        """One mapped journey and two months of touchpoint events; event keys make reruns no-ops."""
+        name, description, stages = JOURNEY
+        journey = Journey.objects.filter(name=name).first() or services.journey_save(
+            name=name, description=description
+        )
+        for stage_name, touchpoints in stages:
+            stage = journey.stages.filter(name=stage_name).first() or services.stage_save(
+                journey=journey, name=stage_name
+            )
+            for tp_name, key, channel, team in touchpoints:
+                if not stage.touchpoints.filter(key=key).exists():
+                    services.touchpoint_save(
+                        stage=stage,
+                        name=tp_name,
+                        key=key,
+                        channel=channel,
+                        owner_team=Team.objects.filter(name=team).first(),
+                    )
+        now = dt.datetime.now(dt.UTC)
+        keys = [key for _s, tps in stages for _n, key, _c, _t in tps]
+        events = []
+        for n, external_id in enumerate(external_ids):
+            # Most customers go some way down the journey; fewer reach the later steps.
+            depth = rng.choices(range(1, len(keys) + 1), weights=[8, 6, 9, 8, 6, 6, 3, 1])[0]
+            when = now - dt.timedelta(days=rng.randint(1, 58), hours=rng.randint(0, 12))
+            for step, key in enumerate(keys[:depth]):
+                when = min(
+                    now - dt.timedelta(minutes=5), when + dt.timedelta(hours=rng.randint(1, 30))
+                )
+                events.append(
+                    {
+                        "kind": key,
+                        "touchpoint": key,
+                        "customer": {"external_id": external_id},
+                        "occurred_at": when.isoformat(),
+                        "summary": SUMMARIES[key],
+                        "idempotency_key": f"demo:{n}:{step}",
+                    }
+                )
+        created = 0
+        for start in range(0, len(events), 1000):
+            results = services.interactions_ingest(events=events[start : start + 1000])
+            created += sum(r.status == "created" for r in results)
+        return created
