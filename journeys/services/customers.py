@@ -255,15 +255,16 @@ def _fetch_matches(rows: list[CleanRow]) -> list[Customer]:
     phones = {r.values["phone"] for r in rows if r.values.get("phone")}
     query = Q()
     if ext:
-        query |= Q(external_id__in=ext)
+        query |= Q(external_id__in=ext, external_id__isnull=False)
     if emails:
-        query |= Q(email_lower__in=emails)
+        # The literal "<> ''" lets PostgreSQL use the partial unique indexes.
+        query |= Q(email_lower__in=emails) & ~Q(email="")
     if phones:
-        query |= Q(phone__in=phones)
+        query |= Q(phone__in=phones) & ~Q(phone="")
     if not query:
         return []
     # Lower(email) matches the expression index behind the case-insensitive unique constraint.
-    return list(Customer.objects.annotate(email_lower=Lower("email")).filter(query))
+    return list(Customer.objects.annotate(email_lower=Lower("email")).filter(query).order_by())
 
 
 def customers_upsert(rows: list[Mapping[str, Any]] | list[CleanRow]) -> list[UpsertResult]:
