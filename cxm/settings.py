@@ -257,8 +257,9 @@ STORAGES = {
         )
     },
 }
-# Largest request body outside file uploads: a bulk call of 1,000 customers with attributes fits.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
+# Largest request body outside file uploads. Inbound email webhooks carry whole messages with
+# their attachments (Mailgun posts the MIME as a form field), so this follows their limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=25 * 1024 * 1024)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 FILE_UPLOAD_PERMISSIONS = 0o640
@@ -269,13 +270,19 @@ CUSTOMER_IMPORT_MAX_BYTES = env.int("CUSTOMER_IMPORT_MAX_BYTES", default=100 * 1
 # Email. The embedded default stores outgoing mail in var/outbox (shown in the UI from the inbox
 # issue on); set EMAIL_BACKEND to an Anymail ESP backend with its ANYMAIL settings in production.
 # ------------------------------------------------------------------------------------------------
+# The inbox sends customer email through INBOX_EMAIL_BACKEND: an Anymail ESP backend
+# (anymail.backends.postmark.EmailBackend, anymail.backends.mailgun.EmailBackend, …) with its
+# ANYMAIL settings, or the dev outbox. System email (invitations, password links) uses
+# EMAIL_BACKEND; on the embedded default both land in the Outbox page.
+INBOX_EMAIL_BACKEND = env.str("INBOX_EMAIL_BACKEND", default="inbox.outbox.EmailBackend")
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.filebased.EmailBackend"
+    default="inbox.outbox.EmailBackend"
     if not PRODUCTION
     else "django.core.mail.backends.smtp.EmailBackend",
 )
-EMAIL_FILE_PATH = VAR_DIR / "outbox" / "email"
+# The domain of our Message-IDs and of reply addresses (reply+<token>@INBOX_EMAIL_DOMAIN).
+INBOX_EMAIL_DOMAIN = env.str("INBOX_EMAIL_DOMAIN", default="cxm.localhost")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cxm <cxm@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
@@ -293,6 +300,14 @@ ANYMAIL = {
     }.items()
     if value
 }
+
+if PRODUCTION and INBOX_EMAIL_BACKEND.startswith("anymail.") and not ANYMAIL.get("WEBHOOK_SECRET"):
+    raise ImproperlyConfigured(
+        "ANYMAIL_WEBHOOK_SECRET must be set to receive email (user:password)"
+    )
+# Inbound email with attachments is larger than Django's default request limit; this is the
+# largest email the webhooks accept (attachments over 10 MB each are refused individually).
+INBOX_MAX_EMAIL_BYTES = env.int("INBOX_MAX_EMAIL_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 # ------------------------------------------------------------------------------------------------
 # SMS and WhatsApp (Twilio); used by the inbox channel layer.

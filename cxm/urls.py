@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from cxm.accounts import views as account_views
 from cxm.health import healthz
+from inbox.channels.email import webhook_urlpatterns as email_webhooks
 from journeys.webhooks import interactions_webhook
 
 api_v1 = [
@@ -17,6 +18,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("cxm.accounts.urls")),
     path("", include("journeys.urls")),
+    path("inbox/", include("inbox.urls")),
+    path("anymail/", include((email_webhooks(), "anymail"))),
     path("hooks/interactions/<int:source_id>/", interactions_webhook, name="journeys-webhook"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -95,8 +95,11 @@ def test_openapi_schema_and_docs_page(client, agent):
 def test_navigation_depends_on_role(client, agent, admin_user):
     client.force_login(agent)
     page = client.get(reverse("accounts:profile")).content.decode()
-    assert ">Customers<" in page and ">Journeys<" in page and "/accounts/users/" not in page
-    assert ">Inbox<" not in page and ">Surveys<" not in page  # not built yet: hidden, not stubbed
+    assert ">Inbox<" in page and ">Customers<" in page and ">Journeys<" in page
+    assert "/accounts/users/" not in page
+    assert (
+        ">Surveys<" not in page and ">Dashboards<" not in page
+    )  # not built yet: hidden, not stubbed
     client.force_login(admin_user)
     assert "/accounts/users/" in client.get(reverse("accounts:profile")).content.decode()
 

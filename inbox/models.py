@@ -1,0 +1,340 @@
+"""Conversations and messages on every channel, and the channel layer's records: channel accounts,
+inbound events (stored once per provider id), deliveries (one per outbound send), suppressions."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+
+class ChannelKind(models.TextChoices):
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    WEBCHAT = "webchat", _("Web chat")
+    WEBFORM = "webform", _("Web form")
+    API = "api", _("API")
+    PHONE = "phone", _("Phone")
+
+
+def new_token() -> str:
+    """192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+def new_reply_token() -> str:
+    """128 random bits in lower-case hex: mail systems may change the case of an address."""
+    return secrets.token_hex(16)
+
+
+class SlaPolicy(models.Model):
+    """Targets in business minutes, per priority (the ``targets`` JSON, keyed by priority)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    first_response_minutes = models.PositiveIntegerField(_("first response (minutes)"), default=240)
+    next_response_minutes = models.PositiveIntegerField(_("next response (minutes)"), default=480)
+    resolution_minutes = models.PositiveIntegerField(_("resolution (minutes)"), default=2880)
+    business_hours_only = models.BooleanField(_("count business hours only"), default=True)
+
+    class Meta:
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChannelAccount(models.Model):
+    """One address, number or site that customers write to, and the team that answers it."""
+
+    kind = models.CharField(_("channel"), max_length=16, choices=ChannelKind.choices)
+    name = models.CharField(_("name"), max_length=100)
+    address = models.CharField(
+        _("address"),
+        max_length=254,
+        help_text=_("The email address, the E.164 number, or the site's domain."),
+    )
+    provider = models.CharField(
+        _("provider"), max_length=32, blank=True, help_text=_("postmark, mailgun, twilio, outbox…")
+    )
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="channel_accounts",
+        verbose_name=_("team"),
+    )
+    sla_policy = models.ForeignKey(
+        SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("default SLA")
+    )
+    public_key = models.CharField(
+        max_length=64, unique=True, default=new_token, help_text="Web chat and web form site key."
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("channel account")
+        verbose_name_plural = _("channel accounts")
+        ordering = ("kind", "name")
+        constraints = [
+            models.UniqueConstraint(
+                Lower("address"), "kind", name="inbox_channelaccount_address_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class Label(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        PENDING = "pending", _("Pending")
+        SNOOZED = "snoozed", _("Snoozed")
+        RESOLVED = "resolved", _("Resolved")
+
+    class Priority(models.IntegerChoices):
+        LOW = 1, _("Low")
+        NORMAL = 2, _("Normal")
+        HIGH = 3, _("High")
+        URGENT = 4, _("Urgent")
+
+    customer = models.ForeignKey(
+        "journeys.Customer", on_delete=models.CASCADE, related_name="conversations"
+    )
+    channel_account = models.ForeignKey(
+        ChannelAccount, on_delete=models.PROTECT, related_name="conversations"
+    )
+    channel = models.CharField(max_length=16, choices=ChannelKind.choices)
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    labels = models.ManyToManyField(Label, blank=True, related_name="conversations")
+    # The token in our reply-to address (reply+<token>@…): threads replies whatever their headers.
+    reply_token = models.CharField(max_length=64, unique=True, default=new_reply_token)
+    first_customer_message_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    next_response_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        ordering = ("-last_message_at", "-id")
+        permissions = [("view_all_conversations", "Can see conversations of every team")]
+        indexes = [
+            models.Index(
+                fields=["assignee", "status", "-last_message_at"], name="inbox_conv_mine_idx"
+            ),
+            models.Index(fields=["team", "status", "-last_message_at"], name="inbox_conv_team_idx"),
+            models.Index(
+                fields=["customer", "channel_account", "status"], name="inbox_conv_thread_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or f"#{self.pk}"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", _("From the customer")
+        OUTBOUND = "out", _("Reply")
+        NOTE = "note", _("Internal note")
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    direction = models.CharField(max_length=4, choices=Direction.choices)
+    channel = models.CharField(max_length=16, choices=ChannelKind.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    subject = models.CharField(max_length=255, blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True, help_text="Sanitized on the way in; safe to show.")
+    from_address = models.CharField(max_length=254, blank=True)
+    to_address = models.CharField(max_length=254, blank=True)
+    message_id = models.CharField(
+        max_length=255, blank=True, help_text="RFC 5322 Message-ID (email)"
+    )
+    in_reply_to = models.CharField(max_length=255, blank=True)
+    references = models.TextField(blank=True)
+    provider_id = models.CharField(max_length=255, blank=True)
+    is_auto_reply = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True)  # phone calls: direction, duration, outcome
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="inbox_msg_thread_idx"),
+            models.Index(
+                fields=["message_id"], name="inbox_msg_messageid_idx", condition=~Q(message_id="")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"attachments/{instance.message.conversation_id}/{new_token()}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class InboundEvent(models.Model):
+    """A provider notification, stored once per (provider, provider id) before we answer 2xx."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", _("Message")
+        STATUS = "status", _("Delivery status")
+
+    provider = models.CharField(max_length=32)
+    provider_id = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "kind", "provider_id"], name="inbox_inboundevent_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.provider_id}"
+
+
+class Delivery(models.Model):
+    """Every outbound send: a row first, then the provider call outside any transaction."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        OPENED = "opened", _("Opened")
+        FAILED = "failed", _("Failed")
+        BOUNCED = "bounced", _("Bounced")
+
+    # Statuses only move forward: a late "sent" never overwrites "delivered".
+    RANK = {"queued": 0, "sent": 1, "delivered": 2, "opened": 3, "failed": 4, "bounced": 4}
+
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    channel = models.CharField(max_length=16, choices=ChannelKind.choices)
+    provider = models.CharField(max_length=32)
+    to_address = models.CharField(max_length=254)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(
+                fields=["provider", "provider_message_id"], name="inbox_delivery_provider_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} → {self.to_address}: {self.status}"
+
+
+class Suppression(models.Model):
+    """Addresses we must not send to: opt-out, STOP, hard bounce, complaint."""
+
+    class Reason(models.TextChoices):
+        OPT_OUT = "opt_out", _("Opted out")
+        STOP = "stop", _("Replied STOP")
+        BOUNCE = "bounce", _("Hard bounce")
+        COMPLAINT = "complaint", _("Spam complaint")
+
+    channel = models.CharField(max_length=16, choices=ChannelKind.choices)
+    address = models.CharField(max_length=254)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "address"], name="inbox_suppression_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.address} ({self.reason})"
+
+
+class OutboxMessage(models.Model):
+    """The dev outbox: on the embedded default, outgoing email and SMS are stored here and shown
+    on the Outbox page instead of leaving the machine."""
+
+    channel = models.CharField(max_length=16, choices=ChannelKind.choices)
+    to_address = models.CharField(max_length=254)
+    from_address = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=255, blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    provider_message_id = models.CharField(max_length=64, unique=True, default=new_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.channel} → {self.to_address}"

@@ -1,0 +1,108 @@
+"""Every non-trivial read of the inbox, scoped to what the user may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from inbox.models import ChannelAccount, Conversation, Delivery, Message, OutboxMessage
+
+VIEWS = ("mine", "unassigned", "teams", "all", "resolved")
+PAGE = 50
+
+
+def visible_conversations(*, user: Any) -> QuerySet[Conversation]:
+    """Agents see their teams' conversations and those assigned to them; admins see all."""
+    qs = Conversation.objects.all()
+    if user.has_perm("inbox.view_all_conversations"):
+        return qs
+    team_ids = list(user.teams.values_list("id", flat=True))
+    return qs.filter(Q(team_id__in=team_ids) | Q(assignee=user))
+
+
+@dataclass
+class ConversationPage:
+    conversations: list[Conversation]
+    next_after: str | None
+
+
+def conversation_list_for_user(
+    *, user: Any, view: str, channel: str = "", after: str = "", size: int = PAGE
+) -> ConversationPage:
+    qs = visible_conversations(user=user).select_related(
+        "customer", "assignee", "team", "channel_account"
+    )
+    open_states = [
+        Conversation.Status.OPEN,
+        Conversation.Status.PENDING,
+        Conversation.Status.SNOOZED,
+    ]
+    if view == "mine":
+        qs = qs.filter(assignee=user, status__in=open_states)
+    elif view == "unassigned":
+        qs = qs.filter(assignee__isnull=True, status__in=open_states)
+    elif view == "teams":
+        qs = qs.filter(
+            team_id__in=list(user.teams.values_list("id", flat=True)), status__in=open_states
+        )
+    elif view == "resolved":
+        qs = qs.filter(status=Conversation.Status.RESOLVED)
+    else:
+        qs = qs.filter(status__in=open_states)
+    if channel:
+        qs = qs.filter(channel=channel)
+    if after:
+        try:
+            stamp, pk = after.split("_", 1)
+            import datetime as dt
+
+            moment = dt.datetime.fromtimestamp(float(stamp), tz=dt.UTC)
+            qs = qs.filter(
+                Q(last_message_at__lt=moment) | Q(last_message_at=moment, id__lt=int(pk))
+            )
+        except (ValueError, OverflowError, OSError):
+            pass
+    rows = list(qs.order_by("-last_message_at", "-id")[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    last = rows[-1] if rows else None
+    cursor = (
+        f"{last.last_message_at.timestamp():.6f}_{last.pk}"
+        if more and last and last.last_message_at
+        else None
+    )
+    return ConversationPage(conversations=rows, next_after=cursor)
+
+
+def conversation_get_for_user(*, user: Any, conversation_id: int) -> Conversation | None:
+    return (
+        visible_conversations(user=user)
+        .select_related("customer", "assignee", "team", "channel_account")
+        .prefetch_related(
+            Prefetch(
+                "messages",
+                queryset=Message.objects.select_related("author")
+                .prefetch_related(
+                    "attachments", Prefetch("deliveries", queryset=Delivery.objects.order_by("-id"))
+                )
+                .order_by("created_at", "id"),
+            ),
+            "labels",
+        )
+        .filter(pk=conversation_id)
+        .first()
+    )
+
+
+def outbox_list(*, limit: int = 100) -> QuerySet[OutboxMessage]:
+    return OutboxMessage.objects.order_by("-created_at", "-id")[:limit]
+
+
+def channel_accounts() -> QuerySet[ChannelAccount]:
+    return (
+        ChannelAccount.objects.filter(is_active=True)
+        .select_related("team")
+        .order_by("kind", "name")
+    )

@@ -1,0 +1,709 @@
+"""Every write in the inbox: intake of provider notifications, threading, replies and deliveries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import mimetypes
+import re
+from typing import Any
+
+import nh3
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cxm.errors import ApplicationError
+from cxm.jobs import Job, enqueue_on_commit
+from inbox.channels.base import DeliveryStatus, InboundMessage, OutboundMessage, Receipt
+from inbox.models import (
+    Attachment,
+    ChannelAccount,
+    ChannelKind,
+    Conversation,
+    Delivery,
+    InboundEvent,
+    Message,
+    Suppression,
+)
+from inbox.signals import message_received
+from journeys import services as journeys_services
+from journeys.models import Customer
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+ALLOWED_ATTACHMENT_TYPES = re.compile(
+    r"^(image/(png|jpeg|gif|webp)|application/pdf|text/plain|text/csv|application/zip|"
+    r"application/vnd\.openxmlformats-officedocument\.[a-z.]+|application/msword|application/vnd\.ms-excel|audio/[a-z0-9.+-]+|video/mp4)$"
+)
+REOPEN_WINDOW = dt.timedelta(days=14)
+STOP_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "stopp"}
+START_WORDS = {"start", "yes", "unstop"}
+REPLY_TOKEN_RE = re.compile(r"^reply\+([0-9a-f]{32})@", re.IGNORECASE)
+
+
+# ------------------------------------------------------------------------------------------------
+# Intake: store once, answer 2xx, process in a task
+# ------------------------------------------------------------------------------------------------
+def inbound_event_record(
+    *, provider: str, kind: str, provider_id: str, payload: dict[str, Any]
+) -> tuple[InboundEvent, bool]:
+    """Store one provider notification exactly once; process it after commit.
+
+    Returns ``(event, created)``. A duplicate delivery finds the stored row and queues nothing.
+    """
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                provider=provider, kind=kind, provider_id=provider_id, payload=payload
+            )
+            enqueue_on_commit(Job.INBOX_INBOUND_PROCESS, event_id=event.pk)
+    except IntegrityError:
+        existing = InboundEvent.objects.get(provider=provider, kind=kind, provider_id=provider_id)
+        logger.info(
+            "inbox.inbound.duplicate", extra={"event_id": existing.pk, "provider": provider}
+        )
+        return existing, False
+    return event, True
+
+
+def inbound_event_process(*, event_id: int) -> None:
+    """Process one stored notification; safe to run twice (a processed event is left alone)."""
+    with transaction.atomic():
+        event = InboundEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None or event.processed_at is not None:
+            return
+        if event.kind == InboundEvent.Kind.MESSAGE:
+            message_receive(inbound=InboundMessage.from_json(event.payload))
+        else:
+            delivery_status_apply(status=DeliveryStatus.from_json(event.payload))
+        event.processed_at = timezone.now()
+        event.save(update_fields=["processed_at"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Inbound messages
+# ------------------------------------------------------------------------------------------------
+def sanitize_html(html: str) -> str:
+    """Email HTML made safe to show: no script, style, form, iframe, event handler or remote image."""
+    if not html:
+        return ""
+    return nh3.clean(
+        html,
+        tags={
+            "a",
+            "b",
+            "blockquote",
+            "br",
+            "code",
+            "div",
+            "em",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "hr",
+            "i",
+            "li",
+            "ol",
+            "p",
+            "pre",
+            "span",
+            "strong",
+            "table",
+            "tbody",
+            "td",
+            "th",
+            "thead",
+            "tr",
+            "u",
+            "ul",
+        },
+        attributes={
+            "a": {"href", "title"},
+            "td": {"colspan", "rowspan"},
+            "th": {"colspan", "rowspan"},
+        },
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def _account_for(inbound: InboundMessage, conversation: Conversation | None) -> ChannelAccount:
+    if conversation is not None:
+        return conversation.channel_account
+    address = inbound.to_address.lower()
+    account = ChannelAccount.objects.filter(
+        kind=inbound.channel, address__iexact=address, is_active=True
+    ).first()
+    if account is None:
+        account = (
+            ChannelAccount.objects.filter(kind=inbound.channel, is_active=True)
+            .order_by("id")
+            .first()
+        )
+    if account is None:
+        # Nobody set this channel up yet; keep the message in a catch-all account rather than lose it.
+        account, _created = ChannelAccount.objects.get_or_create(
+            kind=inbound.channel,
+            address=address or inbound.channel,
+            defaults={"name": address or inbound.channel, "provider": inbound.provider},
+        )
+    return account
+
+
+def _customer_for(inbound: InboundMessage) -> Customer:
+    identity: dict[str, Any] = {}
+    if inbound.channel == ChannelKind.EMAIL:
+        identity["email"] = inbound.from_address
+    elif inbound.channel in (ChannelKind.SMS, ChannelKind.WHATSAPP, ChannelKind.PHONE):
+        identity["phone"] = inbound.from_address
+    else:
+        identity["email"] = inbound.from_address
+    if inbound.from_name:
+        identity["name"] = inbound.from_name
+    result = journeys_services.customers_upsert([journeys_services.customer_clean(identity)])[0]
+    if result.customer is not None:
+        return result.customer
+    # An address we cannot normalise (a short code, a malformed From): a customer without identity
+    # would break the "has identity" rule, so keep the raw address as an attribute of a placeholder.
+    customer = Customer.objects.filter(attributes__raw_address=inbound.from_address).first()
+    if customer is None:
+        customer = Customer.objects.create(
+            external_id=f"raw:{inbound.channel}:{inbound.from_address}"[:100],
+            name=inbound.from_name or inbound.from_address,
+            attributes={"raw_address": inbound.from_address},
+        )
+    return customer
+
+
+def _thread(
+    inbound: InboundMessage, customer: Customer, account_hint: ChannelAccount | None
+) -> Conversation | None:
+    """Find the conversation a message belongs to: reply token → In-Reply-To/References → the
+    customer's latest conversation on this channel account (if open, or resolved recently)."""
+    match = REPLY_TOKEN_RE.match(inbound.to_address)
+    if match:
+        found = Conversation.objects.filter(reply_token=match.group(1).lower()).first()
+        if found is not None:
+            return found
+    ids = (
+        [inbound.in_reply_to, *inbound.references.split()]
+        if inbound.channel == ChannelKind.EMAIL
+        else []
+    )
+    ids = [i.strip() for i in ids if i.strip()]
+    if ids:
+        found_message = (
+            Message.objects.filter(message_id__in=ids[:50])
+            .select_related("conversation")
+            .order_by("-id")
+            .first()
+        )
+        if found_message is not None:
+            return found_message.conversation
+    if account_hint is None:
+        return None
+    latest = (
+        Conversation.objects.filter(customer=customer, channel_account=account_hint)
+        .order_by("-last_message_at", "-id")
+        .first()
+    )
+    if latest is None:
+        return None
+    if latest.status != Conversation.Status.RESOLVED:
+        return latest
+    if (
+        latest.resolved_at
+        and timezone.now() - latest.resolved_at < REOPEN_WINDOW
+        and inbound.channel != ChannelKind.EMAIL
+    ):
+        return latest
+    return None
+
+
+def _keyword(text: str) -> str:
+    return text.strip().strip("!.").lower()
+
+
+def message_receive(*, inbound: InboundMessage) -> Message:
+    """Thread an inbound message into a conversation and record it on the customer's timeline."""
+    now = timezone.now()
+    customer = _customer_for(inbound)
+    hint = None
+    if not REPLY_TOKEN_RE.match(inbound.to_address):
+        hint = _account_for(inbound, None)
+    conversation = _thread(inbound, customer, hint)
+    account = _account_for(inbound, conversation)
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            customer=customer,
+            channel_account=account,
+            channel=inbound.channel,
+            subject=(inbound.subject or inbound.text[:80]).strip()[:255],
+            team=account.team,
+            last_message_at=now,
+        )
+    keyword = (
+        _keyword(inbound.text) if inbound.channel in (ChannelKind.SMS, ChannelKind.WHATSAPP) else ""
+    )
+    if keyword in STOP_WORDS:
+        suppression_add(
+            channel=inbound.channel, address=inbound.from_address, reason=Suppression.Reason.STOP
+        )
+    elif keyword in START_WORDS:
+        suppression_remove(channel=inbound.channel, address=inbound.from_address)
+
+    message = Message.objects.create(
+        conversation=conversation,
+        direction=Message.Direction.INBOUND,
+        channel=inbound.channel,
+        subject=inbound.subject,
+        text=inbound.text,
+        html=sanitize_html(inbound.html),
+        from_address=inbound.from_address,
+        to_address=inbound.to_address,
+        message_id=inbound.message_id,
+        in_reply_to=inbound.in_reply_to,
+        references=inbound.references[:10_000],
+        provider_id=inbound.provider_id,
+        is_auto_reply=inbound.auto_submitted,
+        data={"media": list(inbound.media_urls)} if inbound.media_urls else {},
+        created_at=inbound.received_at or now,
+    )
+    rejected = _store_attachments(message, inbound)
+    if rejected:
+        message.data = {**message.data, "rejected_attachments": rejected}
+        message.save(update_fields=["data"])
+
+    updates: dict[str, Any] = {"last_message_at": now}
+    if not inbound.auto_submitted:
+        # An auto-reply never reopens a conversation or moves its clocks: no mail loops.
+        updates["last_customer_message_at"] = now
+        if conversation.first_customer_message_at is None:
+            updates["first_customer_message_at"] = now
+        if conversation.status in (
+            Conversation.Status.RESOLVED,
+            Conversation.Status.SNOOZED,
+            Conversation.Status.PENDING,
+        ):
+            updates["status"] = Conversation.Status.OPEN
+            updates["resolved_at"] = None
+            updates["snoozed_until"] = None
+    Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    journeys_services.interaction_record(
+        customer=conversation.customer,
+        kind="message.received",
+        channel=_timeline_channel(inbound.channel),
+        occurred_at=message.created_at,
+        summary=(inbound.subject or inbound.text)[:200],
+        source_type="inbox.conversation",
+        source_id=conversation.pk,
+        idempotency_key=f"inbox:message:{message.pk}",
+    )
+    payload = {
+        "message_id": message.pk,
+        "conversation_id": conversation.pk,
+        "customer_id": conversation.customer_id,
+    }
+    transaction.on_commit(lambda: message_received.send(sender=Message, **payload))
+    logger.info(
+        "inbox.message.received",
+        extra={"message_id": message.pk, "conversation_id": conversation.pk},
+    )
+    return message
+
+
+def _timeline_channel(kind: str) -> str:
+    return {"webchat": "web", "webform": "web", "api": "other"}.get(kind, kind)
+
+
+def _store_attachments(message: Message, inbound: InboundMessage) -> list[dict[str, str]]:
+    rejected = []
+    for item in inbound.attachments:
+        content_type = item.content_type.lower() or mimetypes.guess_type(item.filename)[0] or ""
+        if len(item.content) > MAX_ATTACHMENT_BYTES:
+            rejected.append({"filename": item.filename, "reason": _("Larger than 10 MB.")})
+            continue
+        if not ALLOWED_ATTACHMENT_TYPES.match(content_type):
+            rejected.append({"filename": item.filename, "reason": _("File type not accepted.")})
+            continue
+        attachment = Attachment(
+            message=message,
+            filename=item.filename,
+            content_type=content_type,
+            size=len(item.content),
+        )
+        attachment.file.save("attachment", ContentFile(item.content), save=False)
+        attachment.save()
+    return rejected
+
+
+# ------------------------------------------------------------------------------------------------
+# Suppression list
+# ------------------------------------------------------------------------------------------------
+def suppression_add(*, channel: str, address: str, reason: str) -> None:
+    Suppression.objects.get_or_create(
+        channel=channel, address=address.lower(), defaults={"reason": reason}
+    )
+    logger.info("inbox.suppression.added", extra={"channel": channel, "reason": reason})
+
+
+def suppression_remove(*, channel: str, address: str) -> None:
+    Suppression.objects.filter(channel=channel, address=address.lower()).delete()
+
+
+def is_suppressed(*, channel: str, address: str) -> bool:
+    return Suppression.objects.filter(channel=channel, address=address.lower()).exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# Delivery status
+# ------------------------------------------------------------------------------------------------
+def delivery_status_apply(*, status: DeliveryStatus) -> Delivery | None:
+    """Move a delivery forward (never back: a late "sent" does not overwrite "delivered")."""
+    delivery = (
+        Delivery.objects.select_for_update()
+        .filter(provider=status.provider, provider_message_id=status.provider_message_id)
+        .first()
+    )
+    if status.hard and status.recipient:
+        channel = delivery.channel if delivery else ChannelKind.EMAIL
+        reason = (
+            Suppression.Reason.COMPLAINT
+            if "complain" in status.reason.lower()
+            else Suppression.Reason.BOUNCE
+        )
+        if status.provider == "twilio":
+            reason = Suppression.Reason.STOP
+        suppression_add(channel=channel, address=status.recipient, reason=reason)
+    if delivery is None:
+        logger.info("inbox.delivery.unknown", extra={"provider": status.provider})
+        return None
+    if Delivery.RANK.get(status.status, 0) > Delivery.RANK.get(delivery.status, 0):
+        delivery.status = status.status
+        if status.status in (Delivery.Status.FAILED, Delivery.Status.BOUNCED):
+            delivery.error = status.reason
+        delivery.save(update_fields=["status", "error", "updated_at"])
+    return delivery
+
+
+def reply_address(conversation: Conversation) -> str:
+    return f"reply+{conversation.reply_token}@{settings.INBOX_EMAIL_DOMAIN}"
+
+
+def conversation_url(conversation_id: int) -> str:
+    return reverse("inbox:conversation", args=[conversation_id])
+
+
+# ------------------------------------------------------------------------------------------------
+# Outbound: a reply is a message and a delivery row; the provider call happens in a task
+# ------------------------------------------------------------------------------------------------
+def _address_for(customer: Customer, channel: str) -> str:
+    if channel == ChannelKind.EMAIL:
+        return customer.email
+    if channel in (ChannelKind.SMS, ChannelKind.WHATSAPP):
+        return customer.phone
+    return ""
+
+
+def reply_send(
+    *, conversation: Conversation, author: Any, text: str, channel: str | None = None
+) -> Message:
+    """Answer the customer on the conversation's channel (or another one they have)."""
+    text = text.strip()
+    if not text:
+        raise ApplicationError(_("Write a reply first."), field="text")
+    channel = channel or conversation.channel
+    if channel not in (
+        ChannelKind.EMAIL,
+        ChannelKind.SMS,
+        ChannelKind.WHATSAPP,
+        ChannelKind.WEBCHAT,
+    ):
+        raise ApplicationError(_("Replies cannot be sent on this channel."), field="channel")
+    address = _address_for(conversation.customer, channel) if channel != ChannelKind.WEBCHAT else ""
+    if channel != ChannelKind.WEBCHAT and not address:
+        raise ApplicationError(_("The customer has no address for this channel."), field="channel")
+    if address and is_suppressed(channel=channel, address=address):
+        raise ApplicationError(
+            _("The customer opted out of this channel; choose another."), field="channel"
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        previous = (
+            conversation.messages.exclude(message_id="").order_by("-created_at", "-id").first()
+        )
+        message = Message.objects.create(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            channel=channel,
+            author=author,
+            subject=_reply_subject(conversation.subject) if channel == ChannelKind.EMAIL else "",
+            text=text,
+            to_address=address,
+            message_id=email_message_id() if channel == ChannelKind.EMAIL else "",
+            in_reply_to=previous.message_id if previous and channel == ChannelKind.EMAIL else "",
+            references=_references(previous) if channel == ChannelKind.EMAIL else "",
+            created_at=now,
+        )
+        if channel != ChannelKind.WEBCHAT:
+            delivery = Delivery.objects.create(
+                message=message, channel=channel, provider=provider_for(channel), to_address=address
+            )
+            enqueue_on_commit(Job.INBOX_DELIVERY_SEND, delivery_id=delivery.pk)
+        updates: dict[str, Any] = {"last_message_at": now}
+        if (
+            conversation.first_response_at is None
+            and conversation.first_customer_message_at is not None
+        ):
+            updates["first_response_at"] = now
+        if conversation.status == Conversation.Status.OPEN:
+            updates["status"] = Conversation.Status.PENDING
+        Conversation.objects.filter(pk=conversation.pk).update(**updates)
+        journeys_services.interaction_record(
+            customer=conversation.customer,
+            kind="message.sent",
+            channel=_timeline_channel(channel),
+            occurred_at=now,
+            summary=text[:200],
+            source_type="inbox.conversation",
+            source_id=conversation.pk,
+            idempotency_key=f"inbox:message:{message.pk}",
+        )
+    return message
+
+
+def _reply_subject(subject: str) -> str:
+    subject = subject or _("Your message")
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"[:255]
+
+
+def _references(previous: Message | None) -> str:
+    if previous is None:
+        return ""
+    refs = [*previous.references.split(), previous.message_id]
+    return " ".join(refs[-20:])
+
+
+def email_message_id() -> str:
+    from inbox.channels.email import new_message_id
+
+    return new_message_id()
+
+
+def provider_for(channel: str) -> str:
+    if channel == ChannelKind.EMAIL:
+        backend = settings.INBOX_EMAIL_BACKEND
+        return backend.split(".")[-2] if backend.startswith("anymail.") else "outbox"
+    if channel in (ChannelKind.SMS, ChannelKind.WHATSAPP):
+        return "twilio" if settings.TWILIO_ACCOUNT_SID else "outbox"
+    return "internal"
+
+
+RETRY_DELAYS = (30, 120, 600, 1800, 3600)
+
+
+def delivery_send(*, delivery_id: int) -> Delivery | None:
+    """Send one delivery. The provider call happens outside any transaction; a temporary error
+    is retried with backoff, a permanent one fails the delivery with the provider's reason.
+    Safe to run twice: only a queued delivery is sent."""
+    from inbox.channels.base import ProviderError
+
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update()
+            .select_related("message__conversation")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if (
+            delivery is None
+            or delivery.status != Delivery.Status.QUEUED
+            or delivery.provider_message_id
+        ):
+            return delivery
+        Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
+    message = delivery.message
+    assert message is not None
+    conversation = message.conversation
+    outbound = _outbound_for(delivery=delivery, message=message, conversation=conversation)
+    try:
+        receipt = _provider_send(delivery.provider, outbound)
+    except ProviderError as exc:
+        delivery.refresh_from_db()
+        if exc.temporary and delivery.attempts <= len(RETRY_DELAYS):
+            delivery.error = exc.reason
+            delivery.save(update_fields=["error", "updated_at"])
+            enqueue_on_commit(
+                Job.INBOX_DELIVERY_SEND,
+                delivery_id=delivery.pk,
+                countdown=RETRY_DELAYS[delivery.attempts - 1],
+            )
+            logger.info(
+                "inbox.delivery.retry",
+                extra={"delivery_id": delivery.pk, "attempts": delivery.attempts},
+            )
+        else:
+            Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).update(
+                status=Delivery.Status.FAILED, error=exc.reason, updated_at=timezone.now()
+            )
+            logger.info("inbox.delivery.failed", extra={"delivery_id": delivery.pk})
+        delivery.refresh_from_db()
+        return delivery
+    Delivery.objects.filter(pk=delivery.pk).update(
+        provider_message_id=receipt.provider_message_id, error="", updated_at=timezone.now()
+    )
+    status = receipt.status if receipt.status in Delivery.RANK else Delivery.Status.SENT
+    with transaction.atomic():
+        delivery_status_apply(
+            status=DeliveryStatus(
+                provider=delivery.provider,
+                provider_id=f"receipt:{delivery.pk}",
+                provider_message_id=receipt.provider_message_id,
+                status=max(status, Delivery.Status.SENT, key=lambda s: Delivery.RANK.get(s, 0)),
+            )
+        )
+    delivery.refresh_from_db()
+    return delivery
+
+
+def delivery_retry(*, delivery: Delivery) -> Delivery:
+    """The retry button: a failed delivery goes back to the queue."""
+    if delivery.status != Delivery.Status.FAILED:
+        raise ApplicationError(_("Only a failed message can be sent again."))
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.QUEUED, error="", provider_message_id="", attempts=0
+        )
+        enqueue_on_commit(Job.INBOX_DELIVERY_SEND, delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _outbound_for(
+    *, delivery: Delivery, message: Message, conversation: Conversation
+) -> OutboundMessage:
+    account = conversation.channel_account
+    if delivery.channel == ChannelKind.EMAIL:
+        from_address = (
+            account.address if account.kind == ChannelKind.EMAIL else settings.DEFAULT_FROM_EMAIL
+        )
+        return OutboundMessage(
+            channel=delivery.channel,
+            to_address=delivery.to_address,
+            from_address=from_address,
+            subject=message.subject,
+            text=message.text,
+            reply_to=reply_address(conversation),
+            message_id=message.message_id,
+            in_reply_to=message.in_reply_to,
+            references=message.references,
+        )
+    sender = account.address if account.kind == delivery.channel else ""
+    if not sender:
+        sender = (
+            ChannelAccount.objects.filter(kind=delivery.channel, is_active=True)
+            .values_list("address", flat=True)
+            .first()
+            or ""
+        )
+    return OutboundMessage(
+        channel=delivery.channel,
+        to_address=delivery.to_address,
+        from_address=sender,
+        text=message.text,
+        status_callback=settings.PUBLIC_BASE_URL + reverse("inbox:twilio-status"),
+    )
+
+
+def _provider_send(provider: str, outbound: OutboundMessage) -> Receipt:
+    from inbox import outbox
+    from inbox.channels import email, twilio
+
+    if outbound.channel == ChannelKind.EMAIL:
+        return email.send(outbound)
+    if provider == "twilio":
+        return twilio.send(outbound)
+    return outbox.send_sms(outbound)
+
+
+# ------------------------------------------------------------------------------------------------
+# Conversation state
+# ------------------------------------------------------------------------------------------------
+def conversation_assign(*, conversation: Conversation, assignee: Any, by: Any) -> Conversation:
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update(of=("self",)).get(pk=conversation.pk)
+        conversation.assignee = assignee
+        conversation.save(update_fields=["assignee"])
+    logger.info(
+        "inbox.conversation.assigned",
+        extra={"conversation_id": conversation.pk, "by": getattr(by, "pk", None)},
+    )
+    return conversation
+
+
+def conversation_set_status(*, conversation: Conversation, status: str, by: Any) -> Conversation:
+    if status not in Conversation.Status.values:
+        raise ApplicationError(_("Unknown status."), field="status")
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update(of=("self",)).get(pk=conversation.pk)
+        if conversation.status == status:
+            return conversation
+        conversation.status = status
+        conversation.resolved_at = (
+            timezone.now() if status == Conversation.Status.RESOLVED else None
+        )
+        if status != Conversation.Status.SNOOZED:
+            conversation.snoozed_until = None
+        conversation.save(update_fields=["status", "resolved_at", "snoozed_until"])
+        if status == Conversation.Status.RESOLVED:
+            journeys_services.interaction_record(
+                customer=conversation.customer,
+                kind="conversation.resolved",
+                channel=_timeline_channel(conversation.channel),
+                summary=conversation.subject[:200],
+                source_type="inbox.conversation",
+                source_id=conversation.pk,
+            )
+    logger.info(
+        "inbox.conversation.status", extra={"conversation_id": conversation.pk, "status": status}
+    )
+    return conversation
+
+
+def inbound_simulate(
+    *, channel: str, from_address: str, to_address: str, subject: str, text: str
+) -> InboundEvent:
+    """The dev outbox's "simulate inbound": play the customer on any channel, through the same
+    intake as a provider webhook."""
+    import secrets
+
+    if channel == ChannelKind.EMAIL:
+        from_address = journeys_services.normalize_email(from_address)
+    elif channel in (ChannelKind.SMS, ChannelKind.WHATSAPP):
+        from_address = journeys_services.normalize_phone(from_address)
+    inbound = InboundMessage(
+        provider="simulated",
+        provider_id=secrets.token_hex(16),
+        channel=channel,
+        from_address=from_address,
+        to_address=to_address,
+        subject=subject,
+        text=text,
+        message_id=email_message_id() if channel == ChannelKind.EMAIL else "",
+        received_at=timezone.now(),
+    )
+    event, _created = inbound_event_record(
+        provider="simulated",
+        kind="message",
+        provider_id=inbound.provider_id,
+        payload=inbound.as_json(),
+    )
+    return event

@@ -1,0 +1,6 @@
+"""Signals the inbox sends. Receivers live in higher apps and only enqueue their own work."""
+
+from django.dispatch import Signal
+
+# After commit, once per inbound message: kwargs message_id, conversation_id, customer_id.
+message_received = Signal()

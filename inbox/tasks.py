@@ -1,0 +1,14 @@
+from celery import shared_task
+
+from cxm.jobs import Job
+from inbox import services
+
+
+@shared_task(name=Job.INBOX_INBOUND_PROCESS.value)
+def inbound_process(*, event_id: int) -> None:
+    services.inbound_event_process(event_id=event_id)
+
+
+@shared_task(name=Job.INBOX_DELIVERY_SEND.value)
+def delivery_send(*, delivery_id: int) -> None:
+    services.delivery_send(delivery_id=delivery_id)

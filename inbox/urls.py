@@ -1,0 +1,25 @@
+from django.urls import path
+
+from inbox import views, webhooks
+
+app_name = "inbox"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("outbox/", views.outbox, name="outbox"),
+    path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation"),
+    path(
+        "conversations/<int:conversation_id>/reply/",
+        views.conversation_reply,
+        name="conversation-reply",
+    ),
+    path(
+        "conversations/<int:conversation_id>/update/",
+        views.conversation_update,
+        name="conversation-update",
+    ),
+    path("deliveries/<int:delivery_id>/retry/", views.delivery_retry, name="delivery-retry"),
+    path("twilio/inbound/", webhooks.twilio_inbound, name="twilio-inbound"),
+    path("twilio/status/", webhooks.twilio_status, name="twilio-status"),
+    path("<str:view>/", views.conversation_list, name="list"),
+]

@@ -1,0 +1,198 @@
+"""The agent workspace: conversation lists, the conversation page, replies; and the dev outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from cxm.errors import ApplicationError
+from inbox import selectors, services
+from inbox.forms import ReplyForm, SimulateInboundForm
+from inbox.models import ChannelKind, Conversation, Delivery
+from journeys import selectors as journey_selectors
+from journeys.presenters import timeline_days
+
+VIEW_LABELS = {
+    "mine": _("Mine"),
+    "unassigned": _("Unassigned"),
+    "teams": _("My teams"),
+    "all": _("All"),
+    "resolved": _("Resolved"),
+}
+
+
+def _conversation(request: HttpRequest, conversation_id: int) -> Conversation:
+    conversation = selectors.conversation_get_for_user(
+        user=request.user, conversation_id=conversation_id
+    )
+    if conversation is None:
+        raise Http404  # also when it exists but belongs to another team: do not reveal it
+    return conversation
+
+
+@permission_required("inbox.view_conversation", raise_exception=True)
+def index(request: HttpRequest) -> HttpResponse:
+    return redirect("inbox:list", view="unassigned")
+
+
+@permission_required("inbox.view_conversation", raise_exception=True)
+def conversation_list(request: HttpRequest, view: str) -> HttpResponse:
+    if view not in selectors.VIEWS:
+        raise Http404
+    if view == "all" and not request.user.has_perm("inbox.view_all_conversations"):
+        raise PermissionDenied
+    channel = request.GET.get("channel", "")
+    channel = channel if channel in ChannelKind.values else ""
+    page = selectors.conversation_list_for_user(
+        user=request.user, view=view, channel=channel, after=request.GET.get("after", "")[:40]
+    )
+    views = [
+        (key, label)
+        for key, label in VIEW_LABELS.items()
+        if key != "all" or request.user.has_perm("inbox.view_all_conversations")
+    ]
+    return render(
+        request,
+        "inbox/conversation_list.html",
+        {
+            "page": page,
+            "view": view,
+            "views": views,
+            "channel": channel,
+            "channels": ChannelKind.choices,
+            "outbox": outbox_enabled(),
+        },
+    )
+
+
+def _reply_channels(conversation: Conversation) -> list[tuple[str, str]]:
+    customer = conversation.customer
+    options = []
+    for value, label in ChannelKind.choices:
+        if (
+            value == conversation.channel
+            or (value == "email" and customer.email)
+            or (value in ("sms", "whatsapp") and customer.phone)
+        ) and value in ("email", "sms", "whatsapp", "webchat"):
+            options.append((value, str(label)))
+    return options
+
+
+@permission_required("inbox.view_conversation", raise_exception=True)
+def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    form = ReplyForm(initial={"channel": conversation.channel})
+    form.fields["channel"].choices = _reply_channels(conversation)  # type: ignore[attr-defined]
+    return render(
+        request, "inbox/conversation_detail.html", _detail_context(request, conversation, form)
+    )
+
+
+def _detail_context(
+    request: HttpRequest, conversation: Conversation, form: ReplyForm
+) -> dict[str, Any]:
+    page = journey_selectors.timeline_page(customer_id=conversation.customer_id, size=10)
+    return {
+        "conversation": conversation,
+        "thread": list(conversation.messages.all()),
+        "form": form,
+        "timeline": page,
+        "days": timeline_days(page.entries),
+        "customer": conversation.customer,
+        "statuses": Conversation.Status.choices,
+    }
+
+
+@permission_required("inbox.add_message", raise_exception=True)
+@require_POST
+def conversation_reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    form = ReplyForm(request.POST)
+    form.fields["channel"].choices = _reply_channels(conversation)  # type: ignore[attr-defined]
+    if form.is_valid():
+        try:
+            services.reply_send(conversation=conversation, author=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Your reply is on its way."))
+            return redirect("inbox:conversation", conversation_id=conversation.pk)
+    return render(
+        request,
+        "inbox/conversation_detail.html",
+        _detail_context(request, conversation, form),
+        status=400,
+    )
+
+
+@permission_required("inbox.change_conversation", raise_exception=True)
+@require_POST
+def conversation_update(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    action = request.POST.get("action", "")
+    if action == "take":
+        services.conversation_assign(
+            conversation=conversation, assignee=request.user, by=request.user
+        )
+        messages.success(request, _("The conversation is yours."))
+    elif action == "unassign":
+        services.conversation_assign(conversation=conversation, assignee=None, by=request.user)
+    elif action in Conversation.Status.values:
+        services.conversation_set_status(conversation=conversation, status=action, by=request.user)
+        messages.success(
+            request, _("Status: %(status)s.") % {"status": Conversation.Status(action).label}
+        )
+    return redirect("inbox:conversation", conversation_id=conversation.pk)
+
+
+@permission_required("inbox.add_message", raise_exception=True)
+@require_POST
+def delivery_retry(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    delivery = get_object_or_404(Delivery.objects.select_related("message"), pk=delivery_id)
+    assert delivery.message is not None
+    conversation = _conversation(request, delivery.message.conversation_id)
+    try:
+        services.delivery_retry(delivery=delivery)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("inbox:conversation", conversation_id=conversation.pk)
+
+
+def outbox_enabled() -> bool:
+    return (
+        settings.INBOX_EMAIL_BACKEND == "inbox.outbox.EmailBackend"
+        or not settings.TWILIO_ACCOUNT_SID
+    )
+
+
+@permission_required("inbox.view_outboxmessage", raise_exception=True)
+def outbox(request: HttpRequest) -> HttpResponse:
+    if not outbox_enabled():
+        raise Http404
+    form = SimulateInboundForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.inbound_simulate(
+                channel=data["channel"],
+                from_address=data["from_address"],
+                to_address=data["account"].address,
+                subject=data["subject"],
+                text=data["text"],
+            )
+        except ValueError as exc:
+            form.add_error("from_address", str(exc))
+        else:
+            messages.success(
+                request, _("The message was received; it appears in the inbox in a moment.")
+            )
+            return redirect("inbox:outbox")
+    return render(request, "inbox/outbox.html", {"form": form, "outbox": selectors.outbox_list()})
