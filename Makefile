@@ -33,7 +33,7 @@ run: install assets
 	$(PY) manage.py demo_data
 	@echo
 	@echo "  cxm is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops the web app and the worker)"
-	@echo "  Outgoing email lands in var/outbox/email/ on the embedded defaults."
+	@echo "  Nothing leaves this machine: sent email and SMS show on the Outbox page (/inbox/outbox/)."
 	@echo
 	$(VENV)/bin/honcho -f Procfile.dev start
 

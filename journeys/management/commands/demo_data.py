@@ -75,7 +75,7 @@ CITY = {
     "en": ["London", "Leeds", "Bristol"],
 }
 PLANS = ["Basic", "Plus", "Premium"]
-JOURNEY = (
+JOURNEY: tuple[str, str, list[tuple[str, list[tuple[str, str, str, str | None]]]]] = (
     "Buying furniture",
     "From the first visit to the sofa in the living room.",
     [
