@@ -314,7 +314,11 @@ INBOX_MAX_EMAIL_BYTES = env.int("INBOX_MAX_EMAIL_BYTES", default=DATA_UPLOAD_MAX
 # ------------------------------------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
-TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+# Only for tests and stubs: where the Twilio client sends its API calls. Under CXM_ENV=test it
+# never defaults to Twilio itself, so a test can not reach the internet by mistake.
+TWILIO_API_BASE_URL = env.str(
+    "TWILIO_API_BASE_URL", default="http://127.0.0.1:9" if CXM_ENV == "test" else ""
+)
 DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="NL")
 
 # ------------------------------------------------------------------------------------------------

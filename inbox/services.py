@@ -518,7 +518,7 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
 
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update()
+            Delivery.objects.select_for_update(of=("self",))
             .select_related("message__conversation")
             .filter(pk=delivery_id)
             .first()

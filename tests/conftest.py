@@ -85,11 +85,64 @@ def subprocess_database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+PROVIDER_TOKENS = {"twilio": "twilio-test-token", "webhook": "hooks:s3cret-value"}
+
+
+@pytest.fixture(scope="session")
+def provider_stubs() -> Iterator[dict[str, Any]]:
+    """Stub Postmark and Twilio servers for the whole session: the real worker sends to them."""
+    from tests import stubs
+
+    started = {
+        "postmark": stubs.StubServer(stubs.postmark_ok).start(),
+        "twilio": stubs.StubServer(stubs.twilio_ok).start(),
+    }
+    yield started
+    for stub in started.values():
+        stub.stop()
+
+
+def provider_env(stubs: dict[str, Any]) -> dict[str, str]:
+    return {
+        "TWILIO_ACCOUNT_SID": "ACtest",
+        "TWILIO_AUTH_TOKEN": PROVIDER_TOKENS["twilio"],
+        "TWILIO_API_BASE_URL": stubs["twilio"].url,
+        "INBOX_EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+        "POSTMARK_SERVER_TOKEN": "pm-token",
+        "POSTMARK_API_URL": stubs["postmark"].url + "/",
+        "ANYMAIL_WEBHOOK_SECRET": PROVIDER_TOKENS["webhook"],
+    }
+
+
+@pytest.fixture
+def live_providers(
+    settings: Any, provider_stubs: dict[str, Any], live_server: Any
+) -> dict[str, Any]:
+    """The web process set up like the worker: real anymail and twilio clients to the stubs."""
+    from inbox.channels import twilio as twilio_channel
+
+    env = provider_env(provider_stubs)
+    settings.TWILIO_ACCOUNT_SID = env["TWILIO_ACCOUNT_SID"]
+    settings.TWILIO_AUTH_TOKEN = env["TWILIO_AUTH_TOKEN"]
+    settings.TWILIO_API_BASE_URL = env["TWILIO_API_BASE_URL"]
+    settings.INBOX_EMAIL_BACKEND = env["INBOX_EMAIL_BACKEND"]
+    settings.ANYMAIL = {
+        "POSTMARK_SERVER_TOKEN": "pm-token",
+        "POSTMARK_API_URL": env["POSTMARK_API_URL"],
+        "WEBHOOK_SECRET": env["ANYMAIL_WEBHOOK_SECRET"],
+    }
+    settings.PUBLIC_BASE_URL = live_server.url
+    twilio_channel._client.cache_clear()
+    for stub in provider_stubs.values():
+        stub.requests.clear()
+    return provider_stubs
+
+
 @pytest.fixture(scope="session")
 def celery_worker(
-    django_db_setup: Any, django_db_blocker: Any
+    django_db_setup: Any, django_db_blocker: Any, provider_stubs: dict[str, Any]
 ) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "DATABASE_URL": subprocess_database_url()}
+    env = {**os.environ, "DATABASE_URL": subprocess_database_url(), **provider_env(provider_stubs)}
     log = open(Path(settings.VAR_DIR) / "celery-worker.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [

@@ -1,0 +1,151 @@
+"""The inbox end to end: real webhooks, the real worker, real anymail/twilio clients to stubs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+from twilio.request_validator import RequestValidator
+
+from cxm.accounts import services as account_services
+from cxm.accounts.models import Role
+from inbox.models import ChannelAccount, Conversation, Delivery
+from tests.conftest import (
+    PROVIDER_TOKENS,
+    assert_accessible,
+    make_user,
+    screenshot,
+    sign_in,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def _post(url: str, data: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+@pytest.fixture
+def care(db):
+    team = account_services.team_save(team=None, name="Customer Care", description="", members=[])
+    agent = make_user(Role.AGENT, "cora@example.com", name="Cora Care")
+    team.members.add(agent)
+    ChannelAccount.objects.create(
+        kind="email",
+        name="Support mail",
+        address="support@shop.example.com",
+        provider="postmark",
+        team=team,
+    )
+    ChannelAccount.objects.create(
+        kind="sms", name="Support SMS", address="+3197010000000", provider="twilio", team=team
+    )
+    return agent
+
+
+def test_sms_and_email_land_in_unassigned_and_an_agent_answers(
+    page, live_server, live_providers, celery_worker, care, no_csp_violations
+):
+    from urllib.parse import urlencode
+
+    sms = {
+        "MessageSid": "SMb1",
+        "From": "+31612345678",
+        "To": "+3197010000000",
+        "Body": "Is my sofa coming today?",
+        "NumMedia": "0",
+    }
+    signature = RequestValidator(PROVIDER_TOKENS["twilio"]).compute_signature(
+        f"{live_server.url}/inbox/twilio/inbound/", sms
+    )
+    assert (
+        _post(
+            f"{live_server.url}/inbox/twilio/inbound/",
+            urlencode(sms).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+        )
+        == 200
+    )
+    email = {
+        "From": "ann@example.com",
+        "FromFull": {"Email": "ann@example.com", "Name": "Ann Smit"},
+        "To": "support@shop.example.com",
+        "ToFull": [{"Email": "support@shop.example.com", "Name": ""}],
+        "OriginalRecipient": "support@shop.example.com",
+        "Subject": "Invoice <img src=x onerror=alert(1)>",
+        "MessageID": "pm-b1",
+        "TextBody": "Please send the invoice.",
+        "HtmlBody": "<p>Please send the <b>invoice</b>.</p><script>document.title='pwned'</script>",
+        "Headers": [{"Name": "Message-ID", "Value": "<ann-1@mail.example.com>"}],
+        "Attachments": [],
+    }
+    auth = "Basic " + base64.b64encode(PROVIDER_TOKENS["webhook"].encode()).decode()
+    assert (
+        _post(
+            f"{live_server.url}/anymail/postmark/inbound/",
+            json.dumps(email).encode(),
+            {"Content-Type": "application/json", "Authorization": auth},
+        )
+        == 200
+    )
+    wait_for(lambda: Conversation.objects.count() == 2, timeout=30)
+
+    sign_in(page, live_server, care.email)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inbox").click()
+    rows = page.locator(".conversation-table tbody tr")
+    expect(rows).to_have_count(2)
+    assert_accessible(page)
+    screenshot(page, "inbox-unassigned")
+
+    page.get_by_role("link", name="Invoice").click()
+    expect(page.locator(".message-html")).to_contain_text("Please send the invoice.")
+    assert page.title() != "pwned"
+    page.get_by_role("button", name="Assign to me").click()
+    page.get_by_label("Reply").fill("Here it is, Ann.")
+    page.get_by_role("button", name="Send reply").click()
+    expect(page.locator(".flash")).to_contain_text("on its way")
+    wait_for(lambda: Delivery.objects.filter(status="sent").exists(), timeout=30)
+    sent = live_providers["postmark"].requests[-1].json()
+    headers = {h["Name"]: h["Value"] for h in sent["Headers"]}
+    assert sent["To"] == "ann@example.com" and headers["In-Reply-To"] == "<ann-1@mail.example.com>"
+    assert sent["ReplyTo"].startswith("reply+")
+    page.reload()
+    expect(page.locator("[data-delivery-status]")).to_have_text("Sent")
+    screenshot(page, "inbox-email-replied")
+
+    page.get_by_role("link", name="Inbox").first.click()
+    page.get_by_role("link", name="Is my sofa coming today?").click()
+    page.get_by_label("Reply").fill("Yes, between 9 and 12.")
+    page.get_by_role("button", name="Send reply").click()
+    delivery = wait_for(
+        lambda: Delivery.objects.filter(channel="sms", status="sent").first(), timeout=30
+    )
+    form = live_providers["twilio"].requests[-1].form()
+    assert form["To"] == "+31612345678" and form["Body"] == "Yes, between 9 and 12."
+    status = {
+        "MessageSid": delivery.provider_message_id,
+        "MessageStatus": "delivered",
+        "To": "+31612345678",
+    }
+    signature = RequestValidator(PROVIDER_TOKENS["twilio"]).compute_signature(
+        f"{live_server.url}/inbox/twilio/status/", status
+    )
+    assert (
+        _post(
+            f"{live_server.url}/inbox/twilio/status/",
+            urlencode(status).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+        )
+        == 204
+    )
+    wait_for(lambda: Delivery.objects.get(pk=delivery.pk).status == "delivered", timeout=30)
+    page.reload()
+    expect(page.locator("[data-delivery-status]").last).to_have_text("Delivered")
+    assert_accessible(page)
+    screenshot(page, "inbox-sms-delivered")
