@@ -29,3 +29,33 @@ class SimulateInboundForm(forms.Form):
     text = forms.CharField(
         label=_("Message"), widget=forms.Textarea(attrs={"rows": 4}), max_length=10_000
     )
+
+
+class ChannelAccountForm(forms.ModelForm):
+    class Meta:
+        model = ChannelAccount
+        fields = ("kind", "name", "address", "provider", "team", "sla_policy", "is_active")
+
+
+class CallLogForm(forms.Form):
+    direction = forms.ChoiceField(
+        label=_("Call"), choices=[("in", _("Inbound")), ("out", _("Outbound"))]
+    )
+    duration_minutes = forms.DecimalField(
+        label=_("Duration (minutes)"), min_value=0, max_value=1440, decimal_places=1
+    )
+    outcome = forms.ChoiceField(
+        label=_("Outcome"),
+        choices=[
+            ("resolved", _("Resolved on the call")),
+            ("follow_up", _("Needs follow-up")),
+            ("no_answer", _("No answer")),
+            ("voicemail", _("Left a voicemail")),
+        ],
+    )
+    notes = forms.CharField(
+        label=_("Notes"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=10_000,
+    )

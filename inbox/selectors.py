@@ -100,6 +100,12 @@ def outbox_list(*, limit: int = 100) -> QuerySet[OutboxMessage]:
     return OutboxMessage.objects.order_by("-created_at", "-id")[:limit]
 
 
+def all_channel_accounts() -> QuerySet[ChannelAccount]:
+    return ChannelAccount.objects.select_related("team", "sla_policy").order_by(
+        "-is_active", "kind", "name"
+    )
+
+
 def channel_accounts() -> QuerySet[ChannelAccount]:
     return (
         ChannelAccount.objects.filter(is_active=True)

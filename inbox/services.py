@@ -158,6 +158,10 @@ def _account_for(inbound: InboundMessage, conversation: Conversation | None) -> 
 
 
 def _customer_for(inbound: InboundMessage) -> Customer:
+    if inbound.customer_id is not None:
+        known = Customer.objects.filter(pk=inbound.customer_id).first()
+        if known is not None:
+            return known
     identity: dict[str, Any] = {}
     if inbound.channel == ChannelKind.EMAIL:
         identity["email"] = inbound.from_address
@@ -707,3 +711,124 @@ def inbound_simulate(
         payload=inbound.as_json(),
     )
     return event
+
+
+# ------------------------------------------------------------------------------------------------
+# Phone calls and the API channel
+# ------------------------------------------------------------------------------------------------
+def call_log(
+    *,
+    customer: Customer,
+    author: Any,
+    direction: str,
+    duration_seconds: int,
+    outcome: str,
+    notes: str,
+    conversation: Conversation | None = None,
+) -> Message:
+    """An agent logs a phone call, into an existing conversation or a new phone conversation."""
+    if direction not in ("in", "out"):
+        raise ApplicationError(_("Choose inbound or outbound."), field="direction")
+    if duration_seconds < 0 or duration_seconds > 24 * 3600:
+        raise ApplicationError(
+            _("The duration must be between 0 seconds and a day."), field="duration_seconds"
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        if conversation is None:
+            account = (
+                ChannelAccount.objects.filter(kind=ChannelKind.PHONE, is_active=True)
+                .order_by("id")
+                .first()
+            )
+            if account is None:
+                account = ChannelAccount.objects.create(
+                    kind=ChannelKind.PHONE, name=_("Phone"), address="phone"
+                )
+            conversation = Conversation.objects.create(
+                customer=customer,
+                channel_account=account,
+                channel=ChannelKind.PHONE,
+                subject=(notes.splitlines()[0] if notes else _("Phone call"))[:255],
+                team=account.team,
+                assignee=author,
+                last_message_at=now,
+            )
+        message = Message.objects.create(
+            conversation=conversation,
+            direction=Message.Direction.INBOUND
+            if direction == "in"
+            else Message.Direction.OUTBOUND,
+            channel=ChannelKind.PHONE,
+            author=author,
+            text=notes.strip(),
+            data={
+                "call": {
+                    "direction": direction,
+                    "duration_seconds": duration_seconds,
+                    "outcome": outcome,
+                }
+            },
+            created_at=now,
+        )
+        updates: dict[str, Any] = {"last_message_at": now}
+        if direction == "in" and conversation.first_customer_message_at is None:
+            updates["first_customer_message_at"] = now
+            updates["first_response_at"] = now  # a call answered is a response
+        elif (
+            direction == "out"
+            and conversation.first_response_at is None
+            and conversation.first_customer_message_at
+        ):
+            updates["first_response_at"] = now
+        Conversation.objects.filter(pk=conversation.pk).update(**updates)
+        journeys_services.interaction_record(
+            customer=customer,
+            kind="call.logged",
+            channel="phone",
+            occurred_at=now,
+            summary=(notes or outcome)[:200],
+            source_type="inbox.conversation",
+            source_id=conversation.pk,
+            data={"direction": direction, "duration_seconds": duration_seconds, "outcome": outcome},
+            idempotency_key=f"inbox:message:{message.pk}",
+        )
+    return message
+
+
+def api_message_receive(
+    *, account: ChannelAccount, customer: dict[str, Any], text: str, subject: str, external_id: str
+) -> tuple[InboundEvent, bool]:
+    """``POST /api/v1/inbox/messages/``: a message from any other system, stored once per
+    ``external_id`` and threaded like any other."""
+    import secrets
+
+    row = journeys_services.customer_clean(
+        {k: v for k, v in customer.items() if k in ("email", "phone", "external_id", "name")}
+    )
+    if not row.ok:
+        field, message = next(iter(row.errors.items()))
+        raise ApplicationError(message, field=f"customer.{field}")
+    result = journeys_services.customers_upsert([row])[0]
+    if result.customer is None:
+        field, message = next(iter(result.errors.items()))
+        raise ApplicationError(message, field=f"customer.{field}")
+    found = result.customer
+    inbound = InboundMessage(
+        provider="api",
+        provider_id=external_id or secrets.token_hex(16),
+        channel=ChannelKind.API,
+        from_address=found.email or found.phone or (found.external_id or ""),
+        to_address=account.address,
+        subject=subject,
+        text=text,
+        from_name=found.name,
+        received_at=timezone.now(),
+        customer_id=found.pk,
+    )
+    return inbound_event_record(
+        provider=f"api:{account.pk}",
+        kind="message",
+        provider_id=inbound.provider_id,
+        payload=inbound.as_json(),
+    )

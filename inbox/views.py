@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from cxm.errors import ApplicationError
 from inbox import selectors, services
-from inbox.forms import ReplyForm, SimulateInboundForm
+from inbox.forms import CallLogForm, ChannelAccountForm, ReplyForm, SimulateInboundForm
 from inbox.models import ChannelKind, Conversation, Delivery
 from journeys import selectors as journey_selectors
 from journeys.presenters import timeline_days
@@ -196,3 +196,69 @@ def outbox(request: HttpRequest) -> HttpResponse:
             )
             return redirect("inbox:outbox")
     return render(request, "inbox/outbox.html", {"form": form, "outbox": selectors.outbox_list()})
+
+
+# ------------------------------------------------------------------------------------------------
+# Phone calls
+# ------------------------------------------------------------------------------------------------
+@permission_required("inbox.add_message", raise_exception=True)
+def call_log(request: HttpRequest, customer_id: int) -> HttpResponse:
+    from journeys.models import Customer
+
+    customer = get_object_or_404(Customer, pk=customer_id)
+    conversation = None
+    if request.GET.get("conversation") or request.POST.get("conversation"):
+        conversation_id = request.GET.get("conversation") or request.POST.get("conversation") or "0"
+        conversation = _conversation(
+            request, int(conversation_id) if conversation_id.isdigit() else 0
+        )
+        if conversation.customer_id != customer.pk:
+            raise Http404
+    form = CallLogForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            message = services.call_log(
+                customer=customer,
+                author=request.user,
+                direction=data["direction"],
+                duration_seconds=int(data["duration_minutes"] * 60),
+                outcome=data["outcome"],
+                notes=data["notes"],
+                conversation=conversation,
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("The call was logged."))
+            return redirect("inbox:conversation", conversation_id=message.conversation_id)
+    return render(
+        request,
+        "inbox/call_log.html",
+        {"form": form, "customer": customer, "conversation": conversation},
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Settings → Channels (admins)
+# ------------------------------------------------------------------------------------------------
+@permission_required("inbox.view_channelaccount", raise_exception=True)
+def channel_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "inbox/channel_list.html",
+        {"accounts": selectors.all_channel_accounts(), "public_base": settings.PUBLIC_BASE_URL},
+    )
+
+
+@permission_required("inbox.change_channelaccount", raise_exception=True)
+def channel_edit(request: HttpRequest, account_id: int | None = None) -> HttpResponse:
+    from inbox.models import ChannelAccount
+
+    account = get_object_or_404(ChannelAccount, pk=account_id) if account_id else None
+    form = ChannelAccountForm(request.POST or None, instance=account)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        messages.success(request, _("Channel “%(name)s” was saved.") % {"name": saved.name})
+        return redirect("inbox:channel-list")
+    return render(request, "inbox/channel_form.html", {"form": form, "account": account})

@@ -55,6 +55,8 @@ class InboundMessage:
     received_at: dt.datetime | None = None
     attachments: tuple[InboundAttachment, ...] = ()
     media_urls: tuple[str, ...] = ()
+    # Our own channels (API, web chat, web form) know the customer already.
+    customer_id: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
