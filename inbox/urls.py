@@ -4,20 +4,15 @@ from inbox import views, webhooks
 
 app_name = "inbox"
 
+conversation = "conversations/<int:conversation_id>"
+
 urlpatterns = [
     path("", views.index, name="index"),
     path("outbox/", views.outbox, name="outbox"),
-    path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation"),
-    path(
-        "conversations/<int:conversation_id>/reply/",
-        views.conversation_reply,
-        name="conversation-reply",
-    ),
-    path(
-        "conversations/<int:conversation_id>/update/",
-        views.conversation_update,
-        name="conversation-update",
-    ),
+    path(f"{conversation}/", views.conversation_detail, name="conversation"),
+    path(f"{conversation}/live/", views.conversation_live, name="conversation-live"),
+    path(f"{conversation}/reply/", views.conversation_reply, name="conversation-reply"),
+    path(f"{conversation}/update/", views.conversation_update, name="conversation-update"),
     path("deliveries/<int:delivery_id>/retry/", views.delivery_retry, name="delivery-retry"),
     path("customers/<int:customer_id>/call/", views.call_log, name="call-log"),
     path("settings/channels/", views.channel_list, name="channel-list"),
@@ -26,4 +21,5 @@ urlpatterns = [
     path("twilio/inbound/", webhooks.twilio_inbound, name="twilio-inbound"),
     path("twilio/status/", webhooks.twilio_status, name="twilio-status"),
     path("<str:view>/", views.conversation_list, name="list"),
+    path("<str:view>/rows/", views.conversation_list_rows, name="list-rows"),
 ]

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from cxm.errors import ApplicationError
-from inbox import selectors, services
+from inbox import presence, selectors, services
 from inbox.forms import CallLogForm, ChannelAccountForm, ReplyForm, SimulateInboundForm
 from inbox.models import ChannelKind, Conversation, Delivery
 from journeys import selectors as journey_selectors
@@ -91,9 +91,10 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
     conversation = _conversation(request, conversation_id)
     form = ReplyForm(initial={"channel": conversation.channel})
     form.fields["channel"].choices = _reply_channels(conversation)  # type: ignore[attr-defined]
-    return render(
-        request, "inbox/conversation_detail.html", _detail_context(request, conversation, form)
-    )
+    presence.presence_touch(conversation_id=conversation.pk, user=request.user, typing=False)
+    context = _detail_context(request, conversation, form)
+    context["others"] = presence.presence_others(conversation_id=conversation.pk, user=request.user)
+    return render(request, "inbox/conversation_detail.html", context)
 
 
 def _detail_context(
@@ -262,3 +263,35 @@ def channel_edit(request: HttpRequest, account_id: int | None = None) -> HttpRes
         messages.success(request, _("Channel “%(name)s” was saved.") % {"name": saved.name})
         return redirect("inbox:channel-list")
     return render(request, "inbox/channel_form.html", {"form": form, "account": account})
+
+
+@permission_required("inbox.view_conversation", raise_exception=True)
+def conversation_live(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """Polled every few seconds by the conversation page: the thread as it is now, and who else
+    is viewing or typing (the collision warning)."""
+    conversation = _conversation(request, conversation_id)
+    presence.presence_touch(
+        conversation_id=conversation.pk, user=request.user, typing=request.GET.get("typing") == "1"
+    )
+    return render(
+        request,
+        "inbox/_live.html",
+        {
+            "conversation": conversation,
+            "thread": list(conversation.messages.all()),
+            "others": presence.presence_others(conversation_id=conversation.pk, user=request.user),
+        },
+    )
+
+
+@permission_required("inbox.view_conversation", raise_exception=True)
+def conversation_list_rows(request: HttpRequest, view: str) -> HttpResponse:
+    """Polled by the list page: its rows as they are now."""
+    if view not in selectors.VIEWS or (
+        view == "all" and not request.user.has_perm("inbox.view_all_conversations")
+    ):
+        raise Http404
+    channel = request.GET.get("channel", "")
+    channel = channel if channel in ChannelKind.values else ""
+    page = selectors.conversation_list_for_user(user=request.user, view=view, channel=channel)
+    return render(request, "inbox/_rows.html", {"page": page, "view": view, "channel": channel})

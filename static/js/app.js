@@ -74,3 +74,17 @@
     }
   });
 })();
+
+// The conversation composer tells the live poll that this agent is typing (collision warning).
+(function () {
+  "use strict";
+  var flag = document.getElementById("typing-flag");
+  var composer = flag && flag.form && flag.form.querySelector("textarea");
+  if (!composer) { return; }
+  var idle = null;
+  composer.addEventListener("input", function () {
+    flag.value = composer.value.trim() ? "1" : "0";
+    window.clearTimeout(idle);
+    idle = window.setTimeout(function () { flag.value = "0"; }, 8000);
+  });
+})();

@@ -149,3 +149,58 @@ def test_sms_and_email_land_in_unassigned_and_an_agent_answers(
     expect(page.locator("[data-delivery-status]").last).to_have_text("Delivered")
     assert_accessible(page)
     screenshot(page, "inbox-sms-delivered")
+
+
+def test_a_second_agent_sees_the_collision_warning(browser, live_server, care, no_csp_violations):
+    from django.utils import timezone
+
+    from inbox.models import Message
+    from journeys.services import customers_upsert
+
+    team = care.teams.get()
+    second = make_user(Role.AGENT, "otto@example.com", name="Otto Other")
+    team.members.add(second)
+    customer = customers_upsert([{"email": "ann@example.com", "name": "Ann"}])[0].customer
+    conversation = Conversation.objects.create(
+        customer=customer,
+        channel_account=ChannelAccount.objects.get(kind="email"),
+        channel="email",
+        subject="Broken leg of the table",
+        team=team,
+        last_message_at=timezone.now(),
+    )
+    Message.objects.create(
+        conversation=conversation,
+        direction="in",
+        channel="email",
+        text="One leg is broken.",
+        created_at=timezone.now(),
+    )
+
+    first_page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    second_page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    url = f"{live_server.url}/inbox/conversations/{conversation.pk}/"
+    sign_in(first_page, live_server, care.email)
+    first_page.goto(url)
+    sign_in(second_page, live_server, second.email)
+    second_page.goto(url)
+    expect(second_page.locator(".collision")).to_contain_text(
+        "Cora Care is also viewing this conversation.", timeout=10_000
+    )
+    first_page.get_by_label("Reply").fill("I am on it")
+    expect(second_page.locator(".collision")).to_contain_text(
+        "Cora Care is typing a reply.", timeout=10_000
+    )
+    screenshot(second_page, "inbox-collision")
+
+    # A new customer message appears without reloading.
+    Message.objects.create(
+        conversation=conversation,
+        direction="in",
+        channel="email",
+        text="Also a scratch on the top.",
+        created_at=timezone.now(),
+    )
+    expect(first_page.locator(".thread")).to_contain_text(
+        "Also a scratch on the top.", timeout=10_000
+    )

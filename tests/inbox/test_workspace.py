@@ -160,3 +160,27 @@ def test_the_timeline_links_messages_to_their_conversation(client, care_agent, c
         reverse("journeys:customer-detail", args=[conversation.customer_id])
     ).content.decode()
     assert reverse("inbox:conversation", args=[conversation.pk]) in html
+
+
+def test_a_second_agent_sees_who_else_is_viewing_and_typing(
+    client, care_agent, care_team, conversation
+):
+    other = make_user(Role.AGENT, "otto@example.com", name="Otto Other")
+    care_team.members.add(other)
+    client.force_login(care_agent)
+    client.get(reverse("inbox:conversation-live", args=[conversation.pk]), {"typing": "1"})
+    client.force_login(other)
+    live = client.get(reverse("inbox:conversation-live", args=[conversation.pk])).content.decode()
+    assert "Cora Care is typing a reply." in live
+    client.force_login(care_agent)
+    live = client.get(reverse("inbox:conversation-live", args=[conversation.pk])).content.decode()
+    assert (
+        "Otto Other is also viewing this conversation." in live
+        and "Cora Care" not in live.split("presence")[1].split("</div>")[0]
+    )
+
+
+def test_the_list_rows_refresh(client, care_agent, conversation):
+    client.force_login(care_agent)
+    rows = client.get(reverse("inbox:list-rows", args=["unassigned"])).content.decode()
+    assert f'data-conversation-id="{conversation.pk}"' in rows and 'hx-trigger="every 5s"' in rows
