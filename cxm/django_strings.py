@@ -61,6 +61,8 @@ FORM_ERRORS = (
     gettext_noop("No file was submitted. Check the encoding type on the form."),
     gettext_noop("No file was submitted."),
     gettext_noop("The submitted file is empty."),
+    gettext_noop("Ensure this value is less than or equal to %(limit_value)s."),
+    gettext_noop("Ensure this value is greater than or equal to %(limit_value)s."),
 )
 MAX_LENGTH = ngettext_lazy(
     "Ensure this value has at most %(limit_value)d character (it has %(show_value)d).",

@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/", include("cxm.accounts.urls")),
     path("", include("journeys.urls")),
     path("inbox/", include("inbox.urls")),
+    path("chat/", include("inbox.webchat_urls")),
     path("anymail/", include((email_webhooks(), "anymail"))),
     path("hooks/interactions/<int:source_id>/", interactions_webhook, name="journeys-webhook"),
     path("api/v1/", include(api_v1)),

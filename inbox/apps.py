@@ -14,6 +14,7 @@ class InboxConfig(AppConfig):
         from journeys.presenters import register_source
 
         receivers.connect()
+        receivers.connect_merges()
         connect_grants(self, GRANTS)
         register_source("inbox.conversation", conversation_link)
 

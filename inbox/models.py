@@ -338,3 +338,21 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} → {self.to_address}"
+
+
+class WebchatVisitor(models.Model):
+    """A person chatting through the widget on a customer's website; the token is their key."""
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="visitors")
+    token = models.CharField(max_length=64, unique=True, default=new_token)
+    customer = models.ForeignKey(
+        "journeys.Customer", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    conversation = models.ForeignKey(
+        Conversation, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"visitor {self.pk}"

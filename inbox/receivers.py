@@ -27,3 +27,17 @@ def _store_status(status: DeliveryStatus) -> None:
 
 def connect() -> None:
     email.connect(on_message=_store_message, on_status=_store_status)
+
+
+def _move_to_survivor(sender: object, survivor_id: int, merged_id: int, **kwargs: object) -> None:
+    """A customer merge (in its transaction): the merged customer's conversations move along."""
+    from inbox.models import Conversation, WebchatVisitor
+
+    Conversation.objects.filter(customer_id=merged_id).update(customer_id=survivor_id)
+    WebchatVisitor.objects.filter(customer_id=merged_id).update(customer_id=survivor_id)
+
+
+def connect_merges() -> None:
+    from journeys.signals import customers_merging
+
+    customers_merging.connect(_move_to_survivor, weak=False, dispatch_uid="inbox-customer-merge")

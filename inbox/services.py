@@ -29,6 +29,7 @@ from inbox.models import (
     InboundEvent,
     Message,
     Suppression,
+    new_token,
 )
 from inbox.signals import message_received
 from journeys import services as journeys_services
@@ -235,15 +236,36 @@ def _keyword(text: str) -> str:
     return text.strip().strip("!.").lower()
 
 
-def message_receive(*, inbound: InboundMessage) -> Message:
-    """Thread an inbound message into a conversation and record it on the customer's timeline."""
+def message_receive(
+    *,
+    inbound: InboundMessage,
+    conversation: Conversation | None = None,
+    account: ChannelAccount | None = None,
+) -> Message:
+    """Thread an inbound message into a conversation and record it on the customer's timeline.
+
+    Our own channels (web chat) may name the conversation and account they already know.
+    """
     now = timezone.now()
     customer = _customer_for(inbound)
-    hint = None
-    if not REPLY_TOKEN_RE.match(inbound.to_address):
-        hint = _account_for(inbound, None)
-    conversation = _thread(inbound, customer, hint)
-    account = _account_for(inbound, conversation)
+    if (
+        conversation is not None
+        and conversation.status == Conversation.Status.RESOLVED
+        and inbound.channel == ChannelKind.WEBCHAT
+    ):
+        conversation = (
+            None
+            if not conversation.resolved_at or now - conversation.resolved_at > REOPEN_WINDOW
+            else conversation
+        )
+    if conversation is None:
+        hint = account
+        if hint is None and not REPLY_TOKEN_RE.match(inbound.to_address):
+            hint = _account_for(inbound, None)
+        conversation = (
+            _thread(inbound, customer, hint) if inbound.channel != ChannelKind.WEBCHAT else None
+        )
+    account = account or _account_for(inbound, conversation)
     if conversation is None:
         conversation = Conversation.objects.create(
             customer=customer,
@@ -832,3 +854,63 @@ def api_message_receive(
         provider_id=inbound.provider_id,
         payload=inbound.as_json(),
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# Web chat
+# ------------------------------------------------------------------------------------------------
+def webchat_message_receive(*, visitor: Any, text: str, page: str = "") -> Message:
+    """A visitor's chat message; our own channel, so it is threaded at once (no provider retries)."""
+    with transaction.atomic():
+        if visitor.customer_id is None:
+            customer = Customer.objects.create(
+                external_id=f"webchat-visitor-{visitor.pk}", name=_("Website visitor")
+            )
+            visitor.customer = customer
+            visitor.save(update_fields=["customer"])
+        inbound = InboundMessage(
+            provider="webchat",
+            provider_id=new_token(),
+            channel=ChannelKind.WEBCHAT,
+            from_address=visitor.customer.email or f"visitor-{visitor.pk}",
+            to_address=visitor.account.address,
+            text=text,
+            received_at=timezone.now(),
+            customer_id=visitor.customer_id,
+        )
+        message = message_receive(
+            inbound=inbound, conversation=visitor.conversation, account=visitor.account
+        )
+        if visitor.conversation_id != message.conversation_id:
+            visitor.conversation_id = message.conversation_id
+            visitor.save(update_fields=["conversation"])
+        if page:
+            message.data = {**message.data, "page": page}
+            message.save(update_fields=["data"])
+    return message
+
+
+def webchat_visitor_identify(*, visitor: Any, email: str, name: str) -> None:
+    """The visitor leaves an email address: the conversation's customer gets it (and is folded
+    into the existing customer with that address, if there is one)."""
+    try:
+        email = journeys_services.normalize_email(email)
+    except ValueError as exc:
+        raise ApplicationError(str(exc), field="email") from exc
+    with transaction.atomic():
+        existing = Customer.objects.filter(email__iexact=email).first()
+        current = visitor.customer
+        if current is None:
+            customer = existing or Customer.objects.create(email=email, name=name or email)
+        elif existing is not None and existing.pk != current.pk:
+            customer = journeys_services.customer_merge(
+                survivor=existing, merged=current, choices={}, actor=None
+            )
+        else:
+            customer = current
+            customer.email = email
+            if name and (not customer.name or customer.name == _("Website visitor")):
+                customer.name = name
+            customer.save(update_fields=["email", "name", "updated_at"])
+        visitor.customer = customer
+        visitor.save(update_fields=["customer"])

@@ -204,3 +204,61 @@ def test_a_second_agent_sees_the_collision_warning(browser, live_server, care, n
     expect(first_page.locator(".thread")).to_contain_text(
         "Also a scratch on the top.", timeout=10_000
     )
+
+
+def test_a_web_chat_visitor_and_an_agent_talk_live(browser, live_server, care, no_csp_violations):
+    """The widget embedded on another origin (a stub "shop" site), talking to cxm through CORS."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    shop_html = b""
+
+    class Shop(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(shop_html)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    shop = ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+    threading.Thread(target=shop.serve_forever, daemon=True).start()
+    shop_origin = f"http://127.0.0.1:{shop.server_address[1]}"
+    site = ChannelAccount.objects.create(
+        kind="webchat", name="Shop chat", address=shop_origin, team=care.teams.get()
+    )
+    shop_html = (
+        f'<!doctype html><html lang="nl"><head><title>Meubelshop</title></head><body><h1>Meubelshop</h1>'
+        f'<script src="{live_server.url}/static/webchat/widget.js" data-cxm-site="{site.public_key}" defer></script></body></html>'
+    ).encode()
+    try:
+        visitor = browser.new_context(viewport={"width": 1000, "height": 800}).new_page()
+        visitor.goto(shop_origin + "/")
+        visitor.get_by_role("button", name="Chat met ons").click()
+        visitor.get_by_label("Typ je bericht").fill("Hebben jullie deze bank in het groen?")
+        visitor.get_by_role("button", name="Versturen").click()
+        expect(visitor.locator(".cxm-chat-visitor")).to_contain_text("in het groen")
+
+        agent_page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+        sign_in(agent_page, live_server, care.email)
+        agent_page.goto(f"{live_server.url}/inbox/unassigned/")
+        agent_page.get_by_role("link", name="Hebben jullie deze bank").click()
+        agent_page.get_by_label("Reply").fill("Ja, in drie tinten groen!")
+        agent_page.get_by_role("button", name="Send reply").click()
+        expect(visitor.locator(".cxm-chat-agent").last).to_contain_text(
+            "Ja, in drie tinten groen!", timeout=10_000
+        )
+        screenshot(visitor, "webchat-visitor")
+
+        visitor.get_by_label("Typ je bericht").fill("Top, dank je!")
+        visitor.keyboard.press("Enter")
+        expect(agent_page.locator(".thread")).to_contain_text("Top, dank je!", timeout=10_000)
+        visitor.get_by_label("Je e-mailadres").fill("groen@example.com")
+        visitor.get_by_role("button", name="Opslaan").click()
+        expect(visitor.locator(".cxm-chat-note")).to_contain_text("per e-mail")  # answered in the page language
+        assert Conversation.objects.get(channel="webchat").customer.email == "groen@example.com"
+    finally:
+        shop.shutdown()
+        shop.server_close()
