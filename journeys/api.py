@@ -196,6 +196,7 @@ class CustomerBulkUpsertApi(APIView):
                             "field": f"customers[{result.index}].{name}"
                             if name
                             else f"customers[{result.index}]",
+                            "code": "invalid",
                             "message": message,
                         }
                         for name, message in result.errors.items()

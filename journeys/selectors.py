@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import django_filters
 from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -35,6 +36,18 @@ LIFECYCLE_QUERIES = {
 
 
 ANY = _("Any")
+
+
+def _phone_form(word: str) -> str:
+    """A phone number typed the local way (0612…) is searched in the stored E.164 form."""
+    if len(word) >= 6 and word[0] == "0" and word.replace("-", "").isdigit():
+        from journeys.services import normalize_phone
+
+        try:
+            return normalize_phone(word).lower()
+        except ValueError:
+            return word
+    return word
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -78,11 +91,21 @@ class CustomerFilter(django_filters.FilterSet):
     def filter_search(
         self, queryset: QuerySet[Customer], name: str, value: str
     ) -> QuerySet[Customer]:
-        value = value.strip().lower()
-        if not value:
+        words = [_phone_form(w) for w in value.strip().lower().split()[:5]]
+        if not words:
             return queryset
-        # Each word must appear somewhere in the customer's name, email, phone or external id.
-        for word in value.split()[:5]:
+        if all(len(w) < 3 for w in words):
+            # Too short for the trigram index: match the start of the name or email instead
+            # (both indexed for prefix search), not a scan of every customer.
+            queryset = queryset.annotate(name_lower=Lower("name"))
+            for word in words:
+                queryset = queryset.filter(
+                    Q(name_lower__startswith=word) | Q(email__startswith=word)
+                )
+            return queryset
+        # Each word must appear somewhere in the customer's name, email, phone or external id;
+        # the longest goes first so PostgreSQL starts from the most selective trigram match.
+        for word in sorted(words, key=len, reverse=True):
             queryset = queryset.filter(search__contains=word)
         return queryset
 
@@ -293,12 +316,9 @@ def timeline_page(
         qs = qs.filter(kind=kind)
     position = decode_cursor(cursor) if cursor else None
     if position is not None:
-        qs = qs.extra(
-            where=[
-                '("journeys_interaction"."occurred_at", "journeys_interaction"."id") < (%s, %s)'
-            ],
-            params=list(position),
-        )
+        moment, pk = position
+        # "occurred_at <= t" bounds the index range; the OR breaks ties on the same instant.
+        qs = qs.filter(Q(occurred_at__lte=moment) & (Q(occurred_at__lt=moment) | Q(id__lt=pk)))
     rows = list(qs.order_by("-occurred_at", "-id")[: size + 1])
     has_more = len(rows) > size
     rows = rows[:size]

@@ -1,6 +1,6 @@
 """Roles are Groups with permissions.
 
-Each app lists what its permissions each role gets in its own ``roles.py`` (``GRANTS``) and applies
+Each app lists what its permissions each role gets in its own ``grants.py`` (``GRANTS``) and applies
 them in two places: a data migration (so a fresh database has the roles), and a ``post_migrate``
 receiver (so roles come back after a test flush, and an upgrade that adds permissions grants
 them). Both are idempotent: they only add.

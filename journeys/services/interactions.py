@@ -71,7 +71,11 @@ class EventResult:
             "id": self.interaction_id,
             "customer_id": self.customer_id,
             "errors": [
-                {"field": f"{prefix}{name}" if name else prefix.rstrip("."), "message": message}
+                {
+                    "field": f"{prefix}{name}" if name else prefix.rstrip("."),
+                    "code": "invalid",
+                    "message": message,
+                }
                 for name, message in self.errors.items()
             ],
         }

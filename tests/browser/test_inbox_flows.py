@@ -257,7 +257,9 @@ def test_a_web_chat_visitor_and_an_agent_talk_live(browser, live_server, care, n
         expect(agent_page.locator(".thread")).to_contain_text("Top, dank je!", timeout=10_000)
         visitor.get_by_label("Je e-mailadres").fill("groen@example.com")
         visitor.get_by_role("button", name="Opslaan").click()
-        expect(visitor.locator(".cxm-chat-note")).to_contain_text("per e-mail")  # answered in the page language
+        expect(visitor.locator(".cxm-chat-note")).to_contain_text(
+            "per e-mail"
+        )  # answered in the page language
         assert Conversation.objects.get(channel="webchat").customer.email == "groen@example.com"
     finally:
         shop.shutdown()

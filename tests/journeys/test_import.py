@@ -216,3 +216,11 @@ def test_a_50_mb_file_with_an_unreadable_row_keeps_the_rows_before_it():
             stream=io.BytesIO(big), on_chunk=lambda s, e, p: reports.append(s.seen)
         )
     assert list(Customer.objects.values_list("email", flat=True)) == ["first@example.com"]
+
+
+def test_an_update_moves_updated_at_so_syncs_see_it():
+    services.customers_upsert([{"external_id": "U1", "name": "Old"}])
+    before = Customer.objects.get(external_id="U1").updated_at
+    _import("external_id,name\nU1,New\n")
+    after = Customer.objects.get(external_id="U1")
+    assert after.name == "New" and after.updated_at > before

@@ -1,0 +1,106 @@
+"""Print the results as tables and write docs/performance.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.common import Section
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "performance.md"
+
+
+def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def plain_table(columns: list[str], rows: list[list[str]]) -> str:
+    def clean(cell: str) -> str:
+        return cell.replace("**", "").replace("`", "")
+
+    cells = [[clean(c) for c in columns]] + [[clean(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    out = []
+    for n, row in enumerate(cells):
+        out.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def print_sections(sections: list[Section]) -> None:
+    for section in sections:
+        print()
+        print(f"== {section.title}")
+        if section.columns:
+            print(plain_table(section.columns, section.rows))
+        for note in section.notes:
+            if not note.startswith("<details>"):
+                print(note.replace("**", "").replace("```\n", "").replace("\n```", ""))
+
+
+def render(
+    sections: list[Section], summary: Section, machine: dict[str, str], *, args: str, run_note: str
+) -> str:
+    parts = [
+        "# Performance",
+        "",
+        "Measured figures for the targets of the platform-foundation issue (CSV import, the customer "
+        "list at a million customers, the API list). Every figure below comes from one run of",
+        "",
+        "```sh",
+        f"make bench{(' BENCH_ARGS=' + repr(args)) if args else ''}",
+        "```",
+        "",
+        "which starts a throwaway PostgreSQL and Redis (`tests/harness.py`), migrates, loads the data "
+        "and runs `benchmarks/run.py --write` (see `benchmarks/README.md`). Ratios are measured in the "
+        "same run, on the same data, so they hold better than the absolute times.",
+        "",
+        "**These machines are shared and noisy**: other work (test suites, builds) runs beside the "
+        "benchmark, so single figures can be off by tens of percent; medians and p95 over repeated "
+        "requests are given for that reason. " + run_note,
+        "",
+        "## Machine",
+        "",
+        markdown_table(
+            ["", ""],
+            [
+                ["Date", machine["date"]],
+                ["CPU (`nproc`)", f"{machine['nproc']} × {machine['cpu']}"],
+                ["Memory", machine["memory"]],
+                ["OS", f"{machine['os']}, Linux {machine['kernel']}"],
+                ["PostgreSQL", f"{machine['postgresql']}; {machine['pg_settings']}"],
+                ["Python / Django", f"{machine['python']} / {machine['django']}"],
+                ["Load average at the start", machine["load"]],
+            ],
+        ),
+        "",
+        "`free -g`:",
+        "",
+        "```",
+        machine["free_g"],
+        "```",
+        "",
+        "## Targets",
+        "",
+        markdown_table(summary.columns, summary.rows),
+        "",
+    ]
+    for section in sections:
+        parts += [f"## {section.title}", ""]
+        if section.intro:
+            parts += [section.intro, ""]
+        if section.columns:
+            parts += [markdown_table(section.columns, section.rows), ""]
+        for note in section.notes:
+            parts += [note, ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write(text: str, path: Path | None = None) -> Path:
+    path = (path or DOC).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
