@@ -29,6 +29,8 @@ app.conf.beat_schedule = {
         "task": "core.purge_idempotency_records",
         "schedule": crontab(hour=4, minute=5),
     },
+    "inbox-sweep": {"task": "inbox.sweep", "schedule": 300.0},
+    "journeys-customer-import-sweep": {"task": "journeys.customer_import_sweep", "schedule": 300.0},
     "journeys-purge-old-import-files": {
         "task": "journeys.purge_old_import_files",
         "schedule": crontab(hour=3, minute=41),

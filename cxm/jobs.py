@@ -21,6 +21,8 @@ class Job(enum.StrEnum):
     CORE_PURGE_IDEMPOTENCY_RECORDS = "core.purge_idempotency_records"
     INBOX_INBOUND_PROCESS = "inbox.inbound.process"
     INBOX_DELIVERY_SEND = "inbox.outbound.send"
+    INBOX_SWEEP = "inbox.sweep"
+    CUSTOMER_IMPORT_SWEEP = "journeys.customer_import_sweep"
     CUSTOMER_IMPORT_RUN = "journeys.customer_import_run"
     PURGE_OLD_IMPORT_FILES = "journeys.purge_old_import_files"
 

@@ -281,6 +281,10 @@ class Delivery(models.Model):
     provider_message_id = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
+    # A task that is calling the provider holds the delivery until then, so a redelivered or
+    # swept task does not send twice; next_attempt_at is when a retry is due.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

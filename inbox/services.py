@@ -12,7 +12,7 @@ import nh3
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -534,14 +534,17 @@ def provider_for(channel: str) -> str:
 
 
 RETRY_DELAYS = (30, 120, 600, 1800, 3600)
+CLAIM = dt.timedelta(minutes=2)  # longer than any provider call (their clients time out at 10-20 s)
 
 
 def delivery_send(*, delivery_id: int) -> Delivery | None:
     """Send one delivery. The provider call happens outside any transaction; a temporary error
     is retried with backoff, a permanent one fails the delivery with the provider's reason.
-    Safe to run twice: only a queued delivery is sent."""
+    Safe to run twice: only a queued, unclaimed delivery whose retry is due is sent, and the
+    task claims it for the length of the provider call."""
     from inbox.channels.base import ProviderError
 
+    now = timezone.now()
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update(of=("self",))
@@ -553,9 +556,16 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
             delivery is None
             or delivery.status != Delivery.Status.QUEUED
             or delivery.provider_message_id
+            or (delivery.claimed_until and delivery.claimed_until > now)
+            or (
+                delivery.next_attempt_at
+                and delivery.next_attempt_at > now + dt.timedelta(seconds=5)
+            )
         ):
             return delivery
-        Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            attempts=F("attempts") + 1, claimed_until=now + CLAIM, next_attempt_at=None
+        )
     message = delivery.message
     assert message is not None
     conversation = message.conversation
@@ -565,12 +575,15 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
     except ProviderError as exc:
         delivery.refresh_from_db()
         if exc.temporary and delivery.attempts <= len(RETRY_DELAYS):
+            delay = RETRY_DELAYS[delivery.attempts - 1]
             delivery.error = exc.reason
-            delivery.save(update_fields=["error", "updated_at"])
+            delivery.claimed_until = None
+            delivery.next_attempt_at = timezone.now() + dt.timedelta(seconds=delay)
+            delivery.save(update_fields=["error", "claimed_until", "next_attempt_at", "updated_at"])
             enqueue_on_commit(
                 Job.INBOX_DELIVERY_SEND,
                 delivery_id=delivery.pk,
-                countdown=RETRY_DELAYS[delivery.attempts - 1],
+                countdown=delay,
             )
             logger.info(
                 "inbox.delivery.retry",
@@ -578,13 +591,19 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
             )
         else:
             Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).update(
-                status=Delivery.Status.FAILED, error=exc.reason, updated_at=timezone.now()
+                status=Delivery.Status.FAILED,
+                error=exc.reason,
+                claimed_until=None,
+                updated_at=timezone.now(),
             )
             logger.info("inbox.delivery.failed", extra={"delivery_id": delivery.pk})
         delivery.refresh_from_db()
         return delivery
     Delivery.objects.filter(pk=delivery.pk).update(
-        provider_message_id=receipt.provider_message_id, error="", updated_at=timezone.now()
+        provider_message_id=receipt.provider_message_id,
+        error="",
+        claimed_until=None,
+        updated_at=timezone.now(),
     )
     status = receipt.status if receipt.status in Delivery.RANK else Delivery.Status.SENT
     with transaction.atomic():
@@ -606,7 +625,12 @@ def delivery_retry(*, delivery: Delivery) -> Delivery:
         raise ApplicationError(_("Only a failed message can be sent again."))
     with transaction.atomic():
         Delivery.objects.filter(pk=delivery.pk).update(
-            status=Delivery.Status.QUEUED, error="", provider_message_id="", attempts=0
+            status=Delivery.Status.QUEUED,
+            error="",
+            provider_message_id="",
+            attempts=0,
+            claimed_until=None,
+            next_attempt_at=None,
         )
         enqueue_on_commit(Job.INBOX_DELIVERY_SEND, delivery_id=delivery.pk)
     delivery.refresh_from_db()
@@ -914,3 +938,34 @@ def webchat_visitor_identify(*, visitor: Any, email: str, name: str) -> None:
             customer.save(update_fields=["email", "name", "updated_at"])
         visitor.customer = customer
         visitor.save(update_fields=["customer"])
+
+
+# ------------------------------------------------------------------------------------------------
+# The sweeper: work whose task was lost (a wiped broker, a worker killed past the visibility
+# timeout) is queued again. Every task is safe to run twice, so sweeping early does no harm.
+# ------------------------------------------------------------------------------------------------
+def stuck_work_requeue(*, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> dict[str, int]:
+    now = timezone.now()
+    events = list(
+        InboundEvent.objects.filter(
+            processed_at__isnull=True, received_at__lt=now - older_than
+        ).values_list("pk", flat=True)[:1000]
+    )
+    deliveries = list(
+        Delivery.objects.filter(
+            status=Delivery.Status.QUEUED, provider_message_id="", created_at__lt=now - older_than
+        )
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - older_than))
+        .values_list("pk", flat=True)[:1000]
+    )
+    with transaction.atomic():
+        for event_id in events:
+            enqueue_on_commit(Job.INBOX_INBOUND_PROCESS, event_id=event_id)
+        for delivery_id in deliveries:
+            enqueue_on_commit(Job.INBOX_DELIVERY_SEND, delivery_id=delivery_id)
+    if events or deliveries:
+        logger.info(
+            "inbox.sweep.requeued", extra={"events": len(events), "deliveries": len(deliveries)}
+        )
+    return {"events": len(events), "deliveries": len(deliveries)}

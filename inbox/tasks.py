@@ -9,6 +9,11 @@ def inbound_process(*, event_id: int) -> None:
     services.inbound_event_process(event_id=event_id)
 
 
+@shared_task(name=Job.INBOX_SWEEP.value)
+def sweep() -> None:
+    services.stuck_work_requeue()
+
+
 @shared_task(name=Job.INBOX_DELIVERY_SEND.value)
 def delivery_send(*, delivery_id: int) -> None:
     services.delivery_send(delivery_id=delivery_id)

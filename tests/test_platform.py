@@ -118,3 +118,17 @@ def test_demo_data_loads_and_is_idempotent():
     assert Journey.objects.get().stages.count() == 4
     admin = User.objects.get(email="admin@demo.cxm.test")
     assert admin.check_password("demo-admin-2026") and admin.has_perm("accounts.manage_users")
+
+
+def test_log_lines_carry_the_ids_given_in_extra():
+    import logging
+
+    from cxm.logformat import KeyValueFormatter
+
+    record = logging.LogRecord(
+        "inbox", logging.INFO, __file__, 1, "inbox.message.received", None, None
+    )
+    record.message_id = 7
+    record.conversation_id = 3
+    line = KeyValueFormatter("%(name)s %(message)s").format(record)
+    assert line == "inbox inbox.message.received conversation_id=3 message_id=7"

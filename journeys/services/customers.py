@@ -657,6 +657,7 @@ def customer_import_run(*, import_id: int) -> CustomerImport | None:
         CustomerImport.objects.filter(pk=record.pk).update(
             status=CustomerImport.Status.RUNNING,
             started_at=timezone.now(),
+            updated_at=timezone.now(),
             processed_bytes=0,
             rows_seen=0,
             rows_created=0,
@@ -682,6 +683,7 @@ def customer_import_run(*, import_id: int) -> CustomerImport | None:
             )
             stored_errors += min(room, len(errors))
         CustomerImport.objects.filter(pk=import_id).update(
+            updated_at=timezone.now(),  # the sweeper reads silence from it
             processed_bytes=position,
             rows_seen=stats.seen,
             rows_created=stats.created,
@@ -728,3 +730,26 @@ def import_files_purge(*, older_than_days: int = 30) -> int:
         CustomerImport.objects.filter(pk=record.pk).update(file="")
         count += 1
     return count
+
+
+def customer_imports_requeue(
+    *,
+    waiting: dt.timedelta = dt.timedelta(minutes=10),
+    silent: dt.timedelta = dt.timedelta(minutes=30),
+) -> int:
+    """Imports whose task was lost: still waiting after 10 minutes, or running with no progress
+    for 30 (the worker died). A rerun starts over and the upsert makes it come out the same."""
+    now = timezone.now()
+    stuck = list(
+        CustomerImport.objects.filter(
+            Q(status=CustomerImport.Status.PENDING, created_at__lt=now - waiting)
+            | Q(status=CustomerImport.Status.RUNNING, updated_at__lt=now - silent)
+        ).values_list("pk", flat=True)[:100]
+    )
+    with transaction.atomic():
+        CustomerImport.objects.filter(pk__in=stuck, status=CustomerImport.Status.RUNNING).update(
+            status=CustomerImport.Status.PENDING
+        )
+        for import_id in stuck:
+            enqueue_on_commit(Job.CUSTOMER_IMPORT_RUN, import_id=import_id)
+    return len(stuck)

@@ -216,6 +216,10 @@ def test_temporary_errors_retry_and_permanent_ones_fail_with_the_reason(
         400,
         {"code": 21211, "message": "The 'To' number is not valid.", "status": 400},
     )
+    app.tasks[name].run(**kwargs)  # too early: the retry is not due yet, so nothing happens
+    delivery.refresh_from_db()
+    assert delivery.status == "queued" and delivery.attempts == 1
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=None)  # the backoff has passed
     app.tasks[name].run(**kwargs)
     delivery.refresh_from_db()
     assert delivery.status == "failed" and "21211" in delivery.error
@@ -240,3 +244,38 @@ def test_first_response_time_is_recorded(accounts, agent, captured_jobs):
     services.conversation_set_status(conversation=conversation, status="resolved", by=agent)
     conversation.refresh_from_db()
     assert conversation.first_response_at == first and conversation.resolved_at is not None
+
+
+def test_a_claimed_delivery_is_not_sent_twice_and_the_sweeper_requeues_lost_work(
+    accounts, twilio_stub, agent, captured_jobs
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from inbox.models import InboundEvent
+
+    conversation = _conversation(accounts, "sms", {"phone": "+31612345678"})
+    services.reply_send(conversation=conversation, author=agent, text="Once")
+    captured_jobs.commit()
+    captured_jobs.sent.pop(0)
+    delivery = Delivery.objects.get()
+    Delivery.objects.filter(pk=delivery.pk).update(
+        claimed_until=timezone.now() + dt.timedelta(minutes=1)
+    )
+    services.delivery_send(delivery_id=delivery.pk)  # another task holds it: nothing is sent
+    assert twilio_stub.requests == []
+
+    # The task was lost: after the claim expires, the sweeper queues it again, and it is sent once.
+    old = timezone.now() - dt.timedelta(minutes=10)
+    Delivery.objects.filter(pk=delivery.pk).update(claimed_until=old, created_at=old)
+    event = InboundEvent.objects.create(
+        provider="twilio", kind="message", provider_id="SMlost", payload={}
+    )
+    InboundEvent.objects.filter(pk=event.pk).update(received_at=old)
+    assert services.stuck_work_requeue() == {"events": 1, "deliveries": 1}
+    captured_jobs.commit()
+    assert sorted(captured_jobs.names()) == ["inbox.inbound.process", "inbox.outbound.send"]
+    services.delivery_send(delivery_id=delivery.pk)
+    services.delivery_send(delivery_id=delivery.pk)
+    assert len(twilio_stub.requests) == 1

@@ -122,12 +122,19 @@ def test_detail_escapes_customer_data(client, agent):
 def test_short_terms_match_the_start_of_name_or_email_and_local_phones_match(client, agent):
     customers_upsert(
         [
-            {"external_id": "S1", "name": "Quinten Xu", "email": "qx@example.com", "phone": "+31612345678"},
+            {
+                "external_id": "S1",
+                "name": "Quinten Xu",
+                "email": "qx@example.com",
+                "phone": "+31612345678",
+            },
             {"external_id": "S2", "name": "Anna Quist", "email": "anna@example.com"},
         ]
     )
     client.force_login(agent)
     found = client.get(reverse("journeys:customer-list"), {"q": "qu"}).context["page"].customers
     assert [c.external_id for c in found] == ["S1"]  # starts with "qu"; "Quist" is not the start
-    by_phone = client.get(reverse("journeys:customer-list"), {"q": "0612345678"}).context["page"].customers
+    by_phone = (
+        client.get(reverse("journeys:customer-list"), {"q": "0612345678"}).context["page"].customers
+    )
     assert [c.external_id for c in by_phone] == ["S1"]

@@ -224,3 +224,21 @@ def test_an_update_moves_updated_at_so_syncs_see_it():
     _import("external_id,name\nU1,New\n")
     after = Customer.objects.get(external_id="U1")
     assert after.name == "New" and after.updated_at > before
+
+
+def test_the_sweeper_requeues_imports_whose_task_was_lost(cx_lead, captured_jobs):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    upload = SimpleUploadedFile("c.csv", GOOD_AND_BAD.encode(), content_type="text/csv")
+    record = services.customer_import_start(upload=upload, user=cx_lead)
+    captured_jobs.commit()
+    captured_jobs.sent.clear()  # the task is lost
+    CustomerImport.objects.filter(pk=record.pk).update(
+        created_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    assert services.customer_imports_requeue() == 1
+    captured_jobs.run_all()
+    record.refresh_from_db()
+    assert record.status == "done" and record.rows_created == 2
