@@ -116,6 +116,9 @@ def test_demo_data_loads_and_is_idempotent():
     assert counts == (User.objects.count(), Customer.objects.count(), Interaction.objects.count())
     assert counts[0] == 4 and counts[1] == 30 and counts[2] > 30
     assert Journey.objects.get().stages.count() == 4
+    from inbox.models import ChannelAccount, Conversation
+
+    assert ChannelAccount.objects.count() == 5 and Conversation.objects.count() == 7
     admin = User.objects.get(email="admin@demo.cxm.test")
     assert admin.check_password("demo-admin-2026") and admin.has_perm("accounts.manage_users")
 

@@ -1,4 +1,5 @@
-"""manage.py demo_data — a believable company to click around in. Safe to run again."""
+"""Demo data of the lower layers (people, teams, customers, a journey with its events); the
+``demo_data`` command of the highest app composes it with its own. Safe to run again."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from cxm.accounts import services as account_services
@@ -121,13 +121,14 @@ SUMMARIES = {
 }
 
 
-class Command(BaseCommand):
-    help = "Load demo users, teams and a few hundred customers (idempotent)."
+class JourneysDemo:
+    """Loads the journeys-layer demo data; ``stdout``/``stderr`` are the calling command's."""
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--customers", type=int, default=300)
+    def __init__(self, stdout: Any, stderr: Any):
+        self.stdout = stdout
+        self.stderr = stderr
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, **options: Any) -> None:
         rng = random.Random(2026)
         with transaction.atomic():
             for email, name, roles, password, language in DEMO_USERS:
@@ -188,9 +189,6 @@ class Command(BaseCommand):
         )
         for r in rejected[:5]:
             self.stderr.write(f"demo customer {r.index} rejected: {r.errors}")
-        self.stdout.write("Demo sign-ins:")
-        for email, _name, roles, password, _language in DEMO_USERS:
-            self.stdout.write(f"  {roles[0].label:<8} {email:<24} {password}")
 
     def _journey(self, rng: random.Random, external_ids: list[str]) -> int:
         """One mapped journey and two months of touchpoint events; event keys make reruns no-ops."""
