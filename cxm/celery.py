@@ -30,6 +30,7 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=4, minute=5),
     },
     "inbox-sweep": {"task": "inbox.sweep", "schedule": 300.0},
+    "inbox-wake-snoozed": {"task": "inbox.wake_snoozed", "schedule": 60.0},
     "journeys-customer-import-sweep": {"task": "journeys.customer_import_sweep", "schedule": 300.0},
     "journeys-purge-old-import-files": {
         "task": "journeys.purge_old_import_files",

@@ -19,9 +19,11 @@ class Job(enum.StrEnum):
     ACCOUNTS_PURGE_EXPIRED_SESSIONS = "accounts.purge_expired_sessions"
     ACCOUNTS_SEND_PASSWORD_LINK = "accounts.send_password_link"  # noqa: S105 - a task name
     CORE_PURGE_IDEMPOTENCY_RECORDS = "core.purge_idempotency_records"
+    CORE_NOTIFICATION_EMAIL = "core.notification_email"
     INBOX_INBOUND_PROCESS = "inbox.inbound.process"
     INBOX_DELIVERY_SEND = "inbox.outbound.send"
     INBOX_SWEEP = "inbox.sweep"
+    INBOX_WAKE_SNOOZED = "inbox.wake_snoozed"
     CUSTOMER_IMPORT_SWEEP = "journeys.customer_import_sweep"
     CUSTOMER_IMPORT_RUN = "journeys.customer_import_run"
     PURGE_OLD_IMPORT_FILES = "journeys.purge_old_import_files"

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cxm.accounts import views as account_views
+from cxm.core import views as core_views
 from cxm.health import healthz
 from inbox.channels.email import webhook_urlpatterns as email_webhooks
 from journeys.webhooks import interactions_webhook
@@ -17,6 +18,7 @@ api_v1 = [
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("notifications/", core_views.notifications, name="notifications"),
     path("accounts/", include("cxm.accounts.urls")),
     path("", include("journeys.urls")),
     path("inbox/", include("inbox.urls")),

@@ -360,3 +360,25 @@ class WebchatVisitor(models.Model):
 
     def __str__(self) -> str:
         return f"visitor {self.pk}"
+
+
+class CannedResponse(models.Model):
+    """A saved reply; ``{first_name}``, ``{name}`` and ``{agent_name}`` are filled in."""
+
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(_("text"))
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("team"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("title",)
+
+    def __str__(self) -> str:
+        return self.title

@@ -7,7 +7,14 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from inbox.models import ChannelAccount, Conversation, Delivery, Message, OutboxMessage
+from inbox.models import (
+    CannedResponse,
+    ChannelAccount,
+    Conversation,
+    Delivery,
+    Message,
+    OutboxMessage,
+)
 
 VIEWS = ("mine", "unassigned", "teams", "all", "resolved")
 PAGE = 50
@@ -112,3 +119,14 @@ def channel_accounts() -> QuerySet[ChannelAccount]:
         .select_related("team")
         .order_by("kind", "name")
     )
+
+
+def canned_list(*, user: Any) -> QuerySet[CannedResponse]:
+    team_ids = list(user.teams.values_list("id", flat=True))
+    return CannedResponse.objects.filter(Q(team__isnull=True) | Q(team_id__in=team_ids)).order_by(
+        "title"
+    )
+
+
+def canned_get(*, canned_id: str) -> CannedResponse | None:
+    return CannedResponse.objects.filter(pk=int(canned_id)).first() if canned_id.isdigit() else None

@@ -969,3 +969,102 @@ def stuck_work_requeue(*, older_than: dt.timedelta = dt.timedelta(minutes=5)) ->
             "inbox.sweep.requeued", extra={"events": len(events), "deliveries": len(deliveries)}
         )
     return {"events": len(events), "deliveries": len(deliveries)}
+
+
+# ------------------------------------------------------------------------------------------------
+# Notes, labels, priority, snooze, canned responses
+# ------------------------------------------------------------------------------------------------
+MENTION_RE = re.compile(r"(?<![\w@])@([\w.+-]{2,64})", re.UNICODE)
+
+
+def _mentioned_users(text: str) -> list[Any]:
+    from cxm.accounts.models import User
+
+    handles = {h.lower().rstrip(".") for h in MENTION_RE.findall(text)}
+    if not handles:
+        return []
+    users = User.objects.filter(is_active=True)
+    found = []
+    for user in users.only("id", "email", "name", "language"):
+        local = user.email.split("@")[0].lower()
+        first = (user.name.split(" ")[0] if user.name else "").lower()
+        if local in handles or (first and first in handles):
+            found.append(user)
+    return found
+
+
+def note_add(*, conversation: Conversation, author: Any, text: str) -> Message:
+    """An internal note; colleagues @mentioned by first name or email name are notified."""
+    from cxm.core.services import notification_send
+
+    text = text.strip()
+    if not text:
+        raise ApplicationError(_("Write a note first."), field="text")
+    with transaction.atomic():
+        note = Message.objects.create(
+            conversation=conversation,
+            direction=Message.Direction.NOTE,
+            channel=conversation.channel,
+            author=author,
+            text=text,
+            created_at=timezone.now(),
+        )
+        for user in _mentioned_users(text):
+            if user.pk != getattr(author, "pk", None):
+                notification_send(
+                    user=user,
+                    text=_("%(author)s mentioned you in “%(subject)s”")
+                    % {
+                        "author": author.get_full_name(),
+                        "subject": conversation.subject or conversation.pk,
+                    },
+                    url=conversation_url(conversation.pk) + f"#message-{note.pk}",
+                    email=True,
+                )
+    return note
+
+
+def conversation_set_priority(*, conversation: Conversation, priority: int) -> Conversation:
+    if priority not in Conversation.Priority.values:
+        raise ApplicationError(_("Unknown priority."), field="priority")
+    Conversation.objects.filter(pk=conversation.pk).update(priority=priority)
+    conversation.priority = priority
+    return conversation
+
+
+def conversation_set_labels(*, conversation: Conversation, names: list[str]) -> Conversation:
+    from inbox.models import Label
+
+    cleaned = sorted({n.strip().lower()[:50] for n in names if n.strip()})
+    with transaction.atomic():
+        labels = [Label.objects.get_or_create(name=name)[0] for name in cleaned]
+        conversation.labels.set(labels)
+    return conversation
+
+
+def conversation_snooze(*, conversation: Conversation, until: dt.datetime, by: Any) -> Conversation:
+    if until <= timezone.now():
+        raise ApplicationError(_("Choose a moment in the future."), field="until")
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(
+            status=Conversation.Status.SNOOZED, snoozed_until=until
+        )
+    conversation.refresh_from_db()
+    return conversation
+
+
+def snoozed_wake() -> int:
+    """Snoozed conversations whose time has come are open again (beat, every minute)."""
+    return Conversation.objects.filter(
+        status=Conversation.Status.SNOOZED, snoozed_until__lte=timezone.now()
+    ).update(status=Conversation.Status.OPEN, snoozed_until=None)
+
+
+def canned_render(*, text: str, conversation: Conversation, agent: Any) -> str:
+    customer = conversation.customer
+    values = {
+        "first_name": (customer.name.split(" ")[0] if customer.name else ""),
+        "name": customer.name,
+        "agent_name": agent.get_full_name() if agent else "",
+    }
+    return re.sub(r"\{(first_name|name|agent_name)\}", lambda m: values[m.group(1)], text)

@@ -9,6 +9,11 @@ def inbound_process(*, event_id: int) -> None:
     services.inbound_event_process(event_id=event_id)
 
 
+@shared_task(name=Job.INBOX_WAKE_SNOOZED.value)
+def wake_snoozed() -> None:
+    services.snoozed_wake()
+
+
 @shared_task(name=Job.INBOX_SWEEP.value)
 def sweep() -> None:
     services.stuck_work_requeue()

@@ -13,6 +13,7 @@ urlpatterns = [
     path(f"{conversation}/live/", views.conversation_live, name="conversation-live"),
     path(f"{conversation}/reply/", views.conversation_reply, name="conversation-reply"),
     path(f"{conversation}/update/", views.conversation_update, name="conversation-update"),
+    path(f"{conversation}/note/", views.conversation_note, name="conversation-note"),
     path("deliveries/<int:delivery_id>/retry/", views.delivery_retry, name="delivery-retry"),
     path("customers/<int:customer_id>/call/", views.call_log, name="call-log"),
     path("settings/channels/", views.channel_list, name="channel-list"),

@@ -10,6 +10,9 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -89,7 +92,13 @@ def _reply_channels(conversation: Conversation) -> list[tuple[str, str]]:
 @permission_required("inbox.view_conversation", raise_exception=True)
 def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _conversation(request, conversation_id)
-    form = ReplyForm(initial={"channel": conversation.channel})
+    initial = {"channel": conversation.channel}
+    canned = selectors.canned_get(canned_id=request.GET.get("canned", ""))
+    if canned is not None:
+        initial["text"] = services.canned_render(
+            text=canned.text, conversation=conversation, agent=request.user
+        )
+    form = ReplyForm(initial=initial)
     form.fields["channel"].choices = _reply_channels(conversation)  # type: ignore[attr-defined]
     presence.presence_touch(conversation_id=conversation.pk, user=request.user, typing=False)
     context = _detail_context(request, conversation, form)
@@ -109,6 +118,9 @@ def _detail_context(
         "days": timeline_days(page.entries),
         "customer": conversation.customer,
         "statuses": Conversation.Status.choices,
+        "priorities": Conversation.Priority.choices,
+        "canned": selectors.canned_list(user=request.user),
+        "label_text": ", ".join(label.name for label in conversation.labels.all()),
     }
 
 
@@ -146,11 +158,55 @@ def conversation_update(request: HttpRequest, conversation_id: int) -> HttpRespo
         messages.success(request, _("The conversation is yours."))
     elif action == "unassign":
         services.conversation_assign(conversation=conversation, assignee=None, by=request.user)
-    elif action in Conversation.Status.values:
+    elif action in Conversation.Status.values and action != Conversation.Status.SNOOZED:
         services.conversation_set_status(conversation=conversation, status=action, by=request.user)
         messages.success(
             request, _("Status: %(status)s.") % {"status": Conversation.Status(action).label}
         )
+    elif action == "details":
+        try:
+            services.conversation_set_priority(
+                conversation=conversation, priority=int(request.POST.get("priority", "0") or 0)
+            )
+        except (ApplicationError, ValueError):
+            messages.error(request, _("Unknown priority."))
+        services.conversation_set_labels(
+            conversation=conversation, names=request.POST.get("labels", "").split(",")
+        )
+        messages.success(request, _("Details saved."))
+    elif action == "snooze":
+        _snooze(request, conversation)
+    return redirect("inbox:conversation", conversation_id=conversation.pk)
+
+
+def _snooze(request: HttpRequest, conversation: Conversation) -> None:
+    until = parse_datetime(request.POST.get("until", ""))
+    if until is None:
+        messages.error(request, _("Choose when the conversation should come back."))
+        return
+    if timezone.is_naive(until):
+        until = timezone.make_aware(until)
+    try:
+        services.conversation_snooze(conversation=conversation, until=until, by=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        when = date_format(timezone.localtime(until), "SHORT_DATETIME_FORMAT")
+        messages.success(request, _("Snoozed until %(until)s.") % {"until": when})
+
+
+@permission_required("inbox.add_message", raise_exception=True)
+@require_POST
+def conversation_note(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    try:
+        services.note_add(
+            conversation=conversation,
+            author=request.user,
+            text=request.POST.get("note", "")[:10_000],
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
     return redirect("inbox:conversation", conversation_id=conversation.pk)
 
 

@@ -39,7 +39,12 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     view_name = request.resolver_match.view_name if request.resolver_match else ""
     for item in items:
         item["current"] = view_name.startswith(item["key"])
+    from cxm.core.models import Notification
+
     return {
+        "unread_notifications": Notification.objects.filter(
+            user=user, read_at__isnull=True
+        ).count(),
         "nav_items": items,
         "can_manage_users": user.has_perm("accounts.manage_users"),
         "settings_current": view_name.startswith("accounts:"),

@@ -51,3 +51,26 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class Notification(models.Model):
+    """An in-app notice for one user (a mention, an assignment); shown under the bell."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    text = models.CharField(max_length=300)
+    url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(
+                fields=["user", "read_at", "-created_at"], name="core_notification_user_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.text

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cxm.core.models import AuditEntry, IdempotencyRecord
+from cxm.core.models import AuditEntry, IdempotencyRecord, Notification
 from cxm.errors import Conflict
 
 IDEMPOTENCY_TTL = dt.timedelta(days=7)
@@ -88,3 +88,36 @@ def idempotency_records_purge() -> int:
         created_at__lt=timezone.now() - IDEMPOTENCY_TTL
     ).delete()
     return deleted
+
+
+def notification_send(*, user: Any, text: str, url: str = "", email: bool = False) -> Notification:
+    """Notify a user in the app (and by email, after commit, when asked)."""
+    notice = Notification.objects.create(user=user, text=text[:300], url=url[:500])
+    if email and user.email:
+        from cxm.jobs import Job, enqueue_on_commit
+
+        enqueue_on_commit(Job.CORE_NOTIFICATION_EMAIL, notification_id=notice.pk)
+    return notice
+
+
+def notification_email_send(*, notification_id: int, base_url: str) -> None:
+    from django.core.mail import send_mail
+    from django.utils import translation
+
+    notice = Notification.objects.select_related("user").filter(pk=notification_id).first()
+    if notice is None or not notice.user.is_active:
+        return
+    with translation.override(notice.user.language):
+        link = f"{base_url}{notice.url}" if notice.url else base_url
+        send_mail(
+            subject=notice.text[:120],
+            message=f"{notice.text}\n\n{link}\n",
+            from_email=None,
+            recipient_list=[notice.user.email],
+        )
+
+
+def notifications_mark_read(*, user: Any) -> int:
+    from django.utils import timezone as tz
+
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=tz.now())
