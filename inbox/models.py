@@ -3,6 +3,7 @@ inbound events (stored once per provider id), deliveries (one per outbound send)
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from django.conf import settings
@@ -33,13 +34,27 @@ def new_reply_token() -> str:
 
 
 class SlaPolicy(models.Model):
-    """Targets in business minutes, per priority (the ``targets`` JSON, keyed by priority)."""
+    """Response and resolution targets per priority, counted in business hours (or all hours).
+
+    A conversation takes the policy of its team, else its channel account's default.
+    """
 
     name = models.CharField(_("name"), max_length=100)
-    first_response_minutes = models.PositiveIntegerField(_("first response (minutes)"), default=240)
-    next_response_minutes = models.PositiveIntegerField(_("next response (minutes)"), default=480)
-    resolution_minutes = models.PositiveIntegerField(_("resolution (minutes)"), default=2880)
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sla_policies",
+        verbose_name=_("team"),
+    )
     business_hours_only = models.BooleanField(_("count business hours only"), default=True)
+    timezone = models.CharField(_("timezone"), max_length=64, default="Europe/Amsterdam")
+    day_start = models.TimeField(_("working day starts"), default=dt.time(9, 0))
+    day_end = models.TimeField(_("working day ends"), default=dt.time(17, 0))
+    workdays = models.CharField(
+        _("working days"), max_length=7, default="12345", help_text=_("1 is Monday … 7 is Sunday")
+    )
 
     class Meta:
         verbose_name = _("SLA policy")
@@ -48,6 +63,35 @@ class SlaPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SlaTarget(models.Model):
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="targets")
+    priority = models.PositiveSmallIntegerField(_("priority"))
+    first_response_minutes = models.PositiveIntegerField(_("first response (minutes)"))
+    next_response_minutes = models.PositiveIntegerField(_("next response (minutes)"))
+    resolution_minutes = models.PositiveIntegerField(_("resolution (minutes)"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "priority"], name="inbox_slatarget_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} P{self.priority}"
+
+
+class Holiday(models.Model):
+    """A day on which SLA clocks stand still."""
+
+    day = models.DateField(_("day"), unique=True)
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        ordering = ("day",)
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.name}"
 
 
 class ChannelAccount(models.Model):
@@ -153,6 +197,8 @@ class Conversation(models.Model):
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     next_response_due_at = models.DateTimeField(null=True, blank=True)
     resolution_due_at = models.DateTimeField(null=True, blank=True)
+    # The earliest of the due times still running: what "SLA at risk" sorts on.
+    sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

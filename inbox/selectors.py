@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from inbox.models import (
     CannedResponse,
@@ -16,7 +18,8 @@ from inbox.models import (
     OutboxMessage,
 )
 
-VIEWS = ("mine", "unassigned", "teams", "all", "resolved")
+VIEWS = ("mine", "unassigned", "teams", "sla", "all", "resolved")
+AT_RISK = dt.timedelta(minutes=30)
 PAGE = 50
 
 
@@ -33,13 +36,19 @@ def visible_conversations(*, user: Any) -> QuerySet[Conversation]:
 class ConversationPage:
     conversations: list[Conversation]
     next_after: str | None
+    breached: list[Conversation]
 
 
 def conversation_list_for_user(
     *, user: Any, view: str, channel: str = "", after: str = "", size: int = PAGE
 ) -> ConversationPage:
-    qs = visible_conversations(user=user).select_related(
-        "customer", "assignee", "team", "channel_account"
+    """One page of a view, newest activity first; breached conversations float to the top of the
+    first page. "sla" lists what breaches within the next half hour (or already did), soonest first."""
+    now = timezone.now()
+    qs = (
+        visible_conversations(user=user)
+        .select_related("customer", "assignee", "team", "channel_account")
+        .prefetch_related("labels")
     )
     open_states = [
         Conversation.Status.OPEN,
@@ -60,11 +69,16 @@ def conversation_list_for_user(
         qs = qs.filter(status__in=open_states)
     if channel:
         qs = qs.filter(channel=channel)
+    if view == "sla":
+        rows = list(qs.filter(sla_due_at__lte=now + AT_RISK).order_by("sla_due_at", "id")[:size])
+        return ConversationPage(conversations=rows, next_after=None, breached=[])
+    breached: list[Conversation] = []
+    if not after and view != "resolved":
+        breached = list(qs.filter(sla_due_at__lt=now).order_by("sla_due_at", "id")[:size])
+        qs = qs.exclude(pk__in=[c.pk for c in breached])
     if after:
         try:
             stamp, pk = after.split("_", 1)
-            import datetime as dt
-
             moment = dt.datetime.fromtimestamp(float(stamp), tz=dt.UTC)
             qs = qs.filter(
                 Q(last_message_at__lt=moment) | Q(last_message_at=moment, id__lt=int(pk))
@@ -80,7 +94,7 @@ def conversation_list_for_user(
         if more and last and last.last_message_at
         else None
     )
-    return ConversationPage(conversations=rows, next_after=cursor)
+    return ConversationPage(conversations=rows, next_after=cursor, breached=breached)
 
 
 def conversation_get_for_user(*, user: Any, conversation_id: int) -> Conversation | None:

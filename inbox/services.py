@@ -332,6 +332,7 @@ def message_receive(
         source_id=conversation.pk,
         idempotency_key=f"inbox:message:{message.pk}",
     )
+    sla_refresh(conversation_id=conversation.pk)
     payload = {
         "message_id": message.pk,
         "conversation_id": conversation.pk,
@@ -503,6 +504,7 @@ def reply_send(
             source_id=conversation.pk,
             idempotency_key=f"inbox:message:{message.pk}",
         )
+    sla_refresh(conversation_id=conversation.pk)
     return message
 
 
@@ -725,6 +727,7 @@ def conversation_set_status(*, conversation: Conversation, status: str, by: Any)
     logger.info(
         "inbox.conversation.status", extra={"conversation_id": conversation.pk, "status": status}
     )
+    sla_refresh(conversation_id=conversation.pk)
     return conversation
 
 
@@ -1029,6 +1032,7 @@ def conversation_set_priority(*, conversation: Conversation, priority: int) -> C
         raise ApplicationError(_("Unknown priority."), field="priority")
     Conversation.objects.filter(pk=conversation.pk).update(priority=priority)
     conversation.priority = priority
+    sla_refresh(conversation_id=conversation.pk)
     return conversation
 
 
@@ -1068,3 +1072,72 @@ def canned_render(*, text: str, conversation: Conversation, agent: Any) -> str:
         "agent_name": agent.get_full_name() if agent else "",
     }
     return re.sub(r"\{(first_name|name|agent_name)\}", lambda m: values[m.group(1)], text)
+
+
+# ------------------------------------------------------------------------------------------------
+# SLA due times
+# ------------------------------------------------------------------------------------------------
+def _policy_for(conversation: Conversation) -> Any:
+    from inbox.models import SlaPolicy
+
+    policy = (
+        SlaPolicy.objects.filter(team_id=conversation.team_id).first()
+        if conversation.team_id
+        else None
+    )
+    return policy or conversation.channel_account.sla_policy
+
+
+def sla_refresh(*, conversation_id: int) -> None:
+    """Recompute a conversation's due times from its policy, priority and messages."""
+    from inbox.models import Holiday
+    from inbox.sla import add_business_minutes, business_hours_of
+
+    conversation = Conversation.objects.select_related("channel_account__sla_policy").get(
+        pk=conversation_id
+    )
+    policy = _policy_for(conversation)
+    target = policy.targets.filter(priority=conversation.priority).first() if policy else None
+    dues: dict[str, Any] = {
+        "first_response_due_at": None,
+        "next_response_due_at": None,
+        "resolution_due_at": None,
+    }
+    if (
+        target is not None
+        and conversation.status != Conversation.Status.RESOLVED
+        and conversation.first_customer_message_at
+    ):
+        hours = (
+            business_hours_of(
+                timezone=policy.timezone,
+                start=policy.day_start,
+                end=policy.day_end,
+                workdays=policy.workdays,
+                holidays=list(Holiday.objects.values_list("day", flat=True)),
+            )
+            if policy.business_hours_only
+            else None
+        )
+        start = conversation.first_customer_message_at
+        if conversation.first_response_at is None:
+            dues["first_response_due_at"] = add_business_minutes(
+                start, target.first_response_minutes, hours
+            )
+        else:
+            last_reply = (
+                conversation.messages.filter(direction=Message.Direction.OUTBOUND)
+                .order_by("-created_at")
+                .values_list("created_at", flat=True)
+                .first()
+            )
+            waiting_since = conversation.last_customer_message_at
+            if waiting_since and (last_reply is None or waiting_since > last_reply):
+                dues["next_response_due_at"] = add_business_minutes(
+                    waiting_since, target.next_response_minutes, hours
+                )
+        dues["resolution_due_at"] = add_business_minutes(start, target.resolution_minutes, hours)
+    running = [d for d in dues.values() if d is not None]
+    Conversation.objects.filter(pk=conversation.pk).update(
+        **dues, sla_due_at=min(running) if running else None
+    )

@@ -27,6 +27,7 @@ VIEW_LABELS = {
     "mine": _("Mine"),
     "unassigned": _("Unassigned"),
     "teams": _("My teams"),
+    "sla": _("SLA at risk"),
     "all": _("All"),
     "resolved": _("Resolved"),
 }
