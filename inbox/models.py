@@ -428,3 +428,31 @@ class CannedResponse(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class AgentSetting(models.Model):
+    """An agent's availability for auto-assignment and their cap of open conversations."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_setting"
+    )
+    available = models.BooleanField(_("available for new conversations"), default=True)
+    max_open = models.PositiveSmallIntegerField(
+        _("at most this many open conversations"), default=25
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user}: {'available' if self.available else 'away'}"
+
+
+class TeamRouting(models.Model):
+    """Round-robin auto-assignment of a team's new conversations."""
+
+    team = models.OneToOneField("accounts.Team", on_delete=models.CASCADE, related_name="routing")
+    auto_assign = models.BooleanField(_("assign new conversations automatically"), default=False)
+    last_assigned = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"routing of {self.team}"

@@ -144,3 +144,19 @@ def canned_list(*, user: Any) -> QuerySet[CannedResponse]:
 
 def canned_get(*, canned_id: str) -> CannedResponse | None:
     return CannedResponse.objects.filter(pk=int(canned_id)).first() if canned_id.isdigit() else None
+
+
+def team_routing_list() -> list[tuple[Any, bool]]:
+    from cxm.accounts.models import Team
+
+    return [
+        (team, bool(getattr(getattr(team, "routing", None), "auto_assign", False)))
+        for team in Team.objects.select_related("routing").order_by("name")
+    ]
+
+
+def is_available(*, user: Any) -> bool:
+    from inbox.models import AgentSetting
+
+    setting = AgentSetting.objects.filter(user=user).first()
+    return setting.available if setting else True

@@ -275,6 +275,7 @@ def message_receive(
             team=account.team,
             last_message_at=now,
         )
+        auto_assign(conversation=conversation)
     keyword = (
         _keyword(inbound.text) if inbound.channel in (ChannelKind.SMS, ChannelKind.WHATSAPP) else ""
     )
@@ -1141,3 +1142,68 @@ def sla_refresh(*, conversation_id: int) -> None:
     Conversation.objects.filter(pk=conversation.pk).update(
         **dues, sla_due_at=min(running) if running else None
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# Auto-assignment: round robin among the team's available members, under their cap
+# ------------------------------------------------------------------------------------------------
+def auto_assign(*, conversation: Conversation) -> Any:
+    """Give a new conversation to the next available member of its team, if the team routes."""
+    from inbox.models import AgentSetting, TeamRouting
+
+    if conversation.team_id is None or conversation.assignee_id is not None:
+        return None
+    routing = (
+        TeamRouting.objects.select_for_update()
+        .filter(team_id=conversation.team_id, auto_assign=True)
+        .first()
+    )
+    if routing is None:
+        return None
+    members = list(routing.team.members.filter(is_active=True).order_by("id"))
+    if not members:
+        return None
+    settings_by_user = {s.user_id: s for s in AgentSetting.objects.filter(user__in=members)}
+    open_counts = dict(
+        Conversation.objects.filter(
+            assignee__in=members, status__in=[Conversation.Status.OPEN, Conversation.Status.PENDING]
+        )
+        .values_list("assignee")
+        .annotate(n=models_count("id"))
+        .values_list("assignee", "n")
+    )
+    start = next((i + 1 for i, m in enumerate(members) if m.pk == routing.last_assigned_id), 0)
+    for offset in range(len(members)):
+        candidate = members[(start + offset) % len(members)]
+        setting = settings_by_user.get(candidate.pk)
+        available = setting.available if setting else True
+        cap = setting.max_open if setting else 25
+        if available and open_counts.get(candidate.pk, 0) < cap:
+            Conversation.objects.filter(pk=conversation.pk).update(assignee=candidate)
+            routing.last_assigned = candidate
+            routing.save(update_fields=["last_assigned"])
+            conversation.assignee = candidate
+            logger.info(
+                "inbox.conversation.auto_assigned",
+                extra={"conversation_id": conversation.pk, "user_id": candidate.pk},
+            )
+            return candidate
+    return None
+
+
+def models_count(field: str) -> Any:
+    from django.db.models import Count
+
+    return Count(field)
+
+
+def availability_set(*, user: Any, available: bool) -> None:
+    from inbox.models import AgentSetting
+
+    AgentSetting.objects.update_or_create(user=user, defaults={"available": available})
+
+
+def team_routing_set(*, team: Any, auto_assign: bool) -> None:
+    from inbox.models import TeamRouting
+
+    TeamRouting.objects.update_or_create(team=team, defaults={"auto_assign": auto_assign})

@@ -73,6 +73,7 @@ def conversation_list(request: HttpRequest, view: str) -> HttpResponse:
             "channel": channel,
             "channels": ChannelKind.choices,
             "outbox": outbox_enabled(),
+            "available": selectors.is_available(user=request.user),
         },
     )
 
@@ -305,7 +306,11 @@ def channel_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "inbox/channel_list.html",
-        {"accounts": selectors.all_channel_accounts(), "public_base": settings.PUBLIC_BASE_URL},
+        {
+            "accounts": selectors.all_channel_accounts(),
+            "routing": selectors.team_routing_list(),
+            "public_base": settings.PUBLIC_BASE_URL,
+        },
     )
 
 
@@ -352,3 +357,21 @@ def conversation_list_rows(request: HttpRequest, view: str) -> HttpResponse:
     channel = channel if channel in ChannelKind.values else ""
     page = selectors.conversation_list_for_user(user=request.user, view=view, channel=channel)
     return render(request, "inbox/_rows.html", {"page": page, "view": view, "channel": channel})
+
+
+@permission_required("inbox.view_conversation", raise_exception=True)
+@require_POST
+def availability(request: HttpRequest) -> HttpResponse:
+    services.availability_set(user=request.user, available=request.POST.get("available") == "1")
+    return redirect(request.POST.get("next") or "inbox:index")
+
+
+@permission_required("inbox.change_channelaccount", raise_exception=True)
+@require_POST
+def team_routing(request: HttpRequest, team_id: int) -> HttpResponse:
+    from cxm.accounts.models import Team
+
+    team = get_object_or_404(Team, pk=team_id)
+    services.team_routing_set(team=team, auto_assign=request.POST.get("auto_assign") == "1")
+    messages.success(request, _("Routing of “%(team)s” was saved.") % {"team": team.name})
+    return redirect("inbox:channel-list")
