@@ -160,3 +160,49 @@ def is_available(*, user: Any) -> bool:
 
     setting = AgentSetting.objects.filter(user=user).first()
     return setting.available if setting else True
+
+
+MESSAGE_DOCUMENT = (
+    "to_tsvector('simple'::regconfig, coalesce(subject, '') || ' ' || coalesce(text, ''))"
+)
+
+
+def conversation_search_for_user(*, user: Any, query: str, size: int = PAGE) -> list[Conversation]:
+    """Conversations whose messages or customer match ``query``, most recent first.
+
+    PostgreSQL uses the full-text index on messages and the trigram index on customers; the
+    embedded SQLite default falls back to LIKE, which is fine at its size.
+    """
+    from django.db import connection
+
+    from journeys.selectors import CustomerFilter
+
+    query = query.strip()[:200]
+    if not query:
+        return []
+    messages = Message.objects.all()
+    if connection.vendor == "postgresql":
+        messages = messages.extra(  # noqa: S610 - constant SQL, the term is a parameter
+            where=[f"{MESSAGE_DOCUMENT} @@ plainto_tsquery('simple'::regconfig, %s)"],
+            params=[query],
+        )
+    else:
+        for word in query.split()[:5]:
+            messages = messages.filter(Q(text__icontains=word) | Q(subject__icontains=word))
+    customers = CustomerFilter({"q": query}, queryset=_customers()).qs.values("id")
+    matching = Q(pk__in=messages.values("conversation_id")[:2000]) | Q(
+        customer_id__in=customers[:2000]
+    )
+    return list(
+        visible_conversations(user=user)
+        .filter(matching)
+        .select_related("customer", "assignee", "team", "channel_account")
+        .prefetch_related("labels")
+        .order_by("-last_message_at", "-id")[:size]
+    )
+
+
+def _customers() -> Any:
+    from journeys.models import Customer
+
+    return Customer.objects.all()

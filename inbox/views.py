@@ -55,9 +55,16 @@ def conversation_list(request: HttpRequest, view: str) -> HttpResponse:
         raise PermissionDenied
     channel = request.GET.get("channel", "")
     channel = channel if channel in ChannelKind.values else ""
+    query = request.GET.get("q", "").strip()[:200]
     page = selectors.conversation_list_for_user(
         user=request.user, view=view, channel=channel, after=request.GET.get("after", "")[:40]
     )
+    if query:
+        page = selectors.ConversationPage(
+            conversations=selectors.conversation_search_for_user(user=request.user, query=query),
+            next_after=None,
+            breached=[],
+        )
     views = [
         (key, label)
         for key, label in VIEW_LABELS.items()
@@ -74,6 +81,7 @@ def conversation_list(request: HttpRequest, view: str) -> HttpResponse:
             "channels": ChannelKind.choices,
             "outbox": outbox_enabled(),
             "available": selectors.is_available(user=request.user),
+            "query": query,
         },
     )
 

@@ -184,3 +184,18 @@ def test_the_list_rows_refresh(client, care_agent, conversation):
     client.force_login(care_agent)
     rows = client.get(reverse("inbox:list-rows", args=["unassigned"])).content.decode()
     assert f'data-conversation-id="{conversation.pk}"' in rows and 'hx-trigger="every 5s"' in rows
+
+
+def test_search_finds_words_in_messages_and_customers_the_user_may_see(client, care_agent, conversation, accounts):
+    from inbox.models import Conversation as Conv
+
+    other_customer = customers_upsert([{"email": "zed@example.com", "name": "Zed Zonder"}])[0].customer
+    hidden = Conv.objects.create(customer=other_customer, channel_account=accounts["sms"], channel="sms", subject="Hidden", team=None, last_message_at=timezone.now())
+    Message.objects.create(conversation=hidden, direction="in", channel="sms", text="Where is my wardrobe?", created_at=timezone.now())
+    Message.objects.create(conversation=conversation, direction="in", channel="email", text="The wardrobe door squeaks", created_at=timezone.now())
+    client.force_login(care_agent)
+    found = client.get(reverse("inbox:list", args=["unassigned"]), {"q": "wardrobe"}).context["page"].conversations
+    assert [c.pk for c in found] == [conversation.pk]  # the other team's conversation stays hidden
+    by_customer = client.get(reverse("inbox:list", args=["unassigned"]), {"q": "ann@example.com"}).context["page"].conversations
+    assert [c.pk for c in by_customer] == [conversation.pk]
+    assert client.get(reverse("inbox:list", args=["unassigned"]), {"q": "zzzz"}).context["page"].conversations == []
