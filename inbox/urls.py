@@ -15,6 +15,7 @@ urlpatterns = [
     path(f"{conversation}/update/", views.conversation_update, name="conversation-update"),
     path(f"{conversation}/note/", views.conversation_note, name="conversation-note"),
     path("deliveries/<int:delivery_id>/retry/", views.delivery_retry, name="delivery-retry"),
+    path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
     path("customers/<int:customer_id>/call/", views.call_log, name="call-log"),
     path("availability/", views.availability, name="availability"),
     path("settings/routing/<int:team_id>/", views.team_routing, name="team-routing"),

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -383,3 +383,17 @@ def team_routing(request: HttpRequest, team_id: int) -> HttpResponse:
     services.team_routing_set(team=team, auto_assign=request.POST.get("auto_assign") == "1")
     messages.success(request, _("Routing of “%(team)s” was saved.") % {"team": team.name})
     return redirect("inbox:channel-list")
+
+
+@permission_required("inbox.view_conversation", raise_exception=True)
+def attachment_download(request: HttpRequest, attachment_id: int) -> FileResponse:
+    """Only for users who may see the conversation; always a download, never shown inline."""
+    from inbox.models import Attachment
+
+    attachment = get_object_or_404(Attachment.objects.select_related("message"), pk=attachment_id)
+    _conversation(request, attachment.message.conversation_id)
+    response = FileResponse(
+        attachment.file.open("rb"), as_attachment=True, filename=attachment.filename
+    )
+    response["Content-Type"] = "application/octet-stream"
+    return response

@@ -186,16 +186,74 @@ def test_the_list_rows_refresh(client, care_agent, conversation):
     assert f'data-conversation-id="{conversation.pk}"' in rows and 'hx-trigger="every 5s"' in rows
 
 
-def test_search_finds_words_in_messages_and_customers_the_user_may_see(client, care_agent, conversation, accounts):
+def test_search_finds_words_in_messages_and_customers_the_user_may_see(
+    client, care_agent, conversation, accounts
+):
     from inbox.models import Conversation as Conv
 
-    other_customer = customers_upsert([{"email": "zed@example.com", "name": "Zed Zonder"}])[0].customer
-    hidden = Conv.objects.create(customer=other_customer, channel_account=accounts["sms"], channel="sms", subject="Hidden", team=None, last_message_at=timezone.now())
-    Message.objects.create(conversation=hidden, direction="in", channel="sms", text="Where is my wardrobe?", created_at=timezone.now())
-    Message.objects.create(conversation=conversation, direction="in", channel="email", text="The wardrobe door squeaks", created_at=timezone.now())
+    other_customer = customers_upsert([{"email": "zed@example.com", "name": "Zed Zonder"}])[
+        0
+    ].customer
+    hidden = Conv.objects.create(
+        customer=other_customer,
+        channel_account=accounts["sms"],
+        channel="sms",
+        subject="Hidden",
+        team=None,
+        last_message_at=timezone.now(),
+    )
+    Message.objects.create(
+        conversation=hidden,
+        direction="in",
+        channel="sms",
+        text="Where is my wardrobe?",
+        created_at=timezone.now(),
+    )
+    Message.objects.create(
+        conversation=conversation,
+        direction="in",
+        channel="email",
+        text="The wardrobe door squeaks",
+        created_at=timezone.now(),
+    )
     client.force_login(care_agent)
-    found = client.get(reverse("inbox:list", args=["unassigned"]), {"q": "wardrobe"}).context["page"].conversations
+    found = (
+        client.get(reverse("inbox:list", args=["unassigned"]), {"q": "wardrobe"})
+        .context["page"]
+        .conversations
+    )
     assert [c.pk for c in found] == [conversation.pk]  # the other team's conversation stays hidden
-    by_customer = client.get(reverse("inbox:list", args=["unassigned"]), {"q": "ann@example.com"}).context["page"].conversations
+    by_customer = (
+        client.get(reverse("inbox:list", args=["unassigned"]), {"q": "ann@example.com"})
+        .context["page"]
+        .conversations
+    )
     assert [c.pk for c in by_customer] == [conversation.pk]
-    assert client.get(reverse("inbox:list", args=["unassigned"]), {"q": "zzzz"}).context["page"].conversations == []
+    assert (
+        client.get(reverse("inbox:list", args=["unassigned"]), {"q": "zzzz"})
+        .context["page"]
+        .conversations
+        == []
+    )
+
+
+def test_quoted_history_is_collapsed_and_attachments_download_for_permitted_users(client, care_agent, conversation):
+    from django.core.files.base import ContentFile
+
+    from inbox.models import Attachment
+
+    message = Message.objects.create(
+        conversation=conversation, direction="in", channel="email", created_at=timezone.now(),
+        text="Thanks, that works.\n\nOn Mon, 23 Nov 2026 at 10:00, Support <support@shop.example.com> wrote:\n> Try turning it off and on.",
+    )
+    attachment = Attachment(message=message, filename="photo <1>.png", content_type="image/png", size=4)
+    attachment.file.save("x", ContentFile(b"\x89PNG"), save=False)
+    attachment.save()
+    client.force_login(care_agent)
+    html = client.get(reverse("inbox:conversation", args=[conversation.pk])).content.decode()
+    assert "Show quoted text" in html and "Thanks, that works." in html
+    download = client.get(reverse("inbox:attachment", args=[attachment.pk]))
+    assert download.status_code == 200 and download["Content-Disposition"].startswith("attachment;")
+    assert download["Content-Type"] == "application/octet-stream"
+    client.force_login(make_user(Role.AGENT, "outsider2@example.com"))
+    assert client.get(reverse("inbox:attachment", args=[attachment.pk])).status_code == 404
