@@ -1207,3 +1207,31 @@ def team_routing_set(*, team: Any, auto_assign: bool) -> None:
     from inbox.models import TeamRouting
 
     TeamRouting.objects.update_or_create(team=team, defaults={"auto_assign": auto_assign})
+
+
+def conversations_bulk_update(
+    *, user: Any, conversation_ids: list[int], action: str, label: str = ""
+) -> int:
+    """Assign to me, resolve or label many conversations; only those the user may see."""
+    from inbox.models import Label
+    from inbox.selectors import visible_conversations
+
+    targets = list(visible_conversations(user=user).filter(pk__in=conversation_ids[:500]))
+    if action == "take":
+        for conversation in targets:
+            conversation_assign(conversation=conversation, assignee=user, by=user)
+    elif action == "resolve":
+        for conversation in targets:
+            conversation_set_status(
+                conversation=conversation, status=Conversation.Status.RESOLVED, by=user
+            )
+    elif action == "label":
+        name = label.strip().lower()[:50]
+        if not name:
+            raise ApplicationError(_("Name the label."), field="label")
+        tag, _created = Label.objects.get_or_create(name=name)
+        for conversation in targets:
+            conversation.labels.add(tag)
+    else:
+        raise ApplicationError(_("Unknown action."), field="action")
+    return len(targets)

@@ -18,6 +18,7 @@ urlpatterns = [
     path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
     path("customers/<int:customer_id>/call/", views.call_log, name="call-log"),
     path("availability/", views.availability, name="availability"),
+    path("bulk/", views.bulk_update, name="bulk"),
     path("settings/routing/<int:team_id>/", views.team_routing, name="team-routing"),
     path("settings/channels/", views.channel_list, name="channel-list"),
     path("settings/channels/new/", views.channel_edit, name="channel-create"),

@@ -397,3 +397,21 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> FileRespons
     )
     response["Content-Type"] = "application/octet-stream"
     return response
+
+
+@permission_required("inbox.change_conversation", raise_exception=True)
+@require_POST
+def bulk_update(request: HttpRequest) -> HttpResponse:
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    try:
+        count = services.conversations_bulk_update(
+            user=request.user,
+            conversation_ids=ids,
+            action=request.POST.get("action", ""),
+            label=request.POST.get("label", ""),
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("%(count)d conversations updated.") % {"count": count})
+    return redirect(request.POST.get("next") or "inbox:index")

@@ -88,3 +88,84 @@
     idle = window.setTimeout(function () { flag.value = "0"; }, 8000);
   });
 })();
+
+// SMS composer: characters and SMS parts (GSM-7: 160, or 153 per part; otherwise 70 / 67).
+(function () {
+  "use strict";
+  var out = document.getElementById("segments");
+  var text = document.getElementById("id_text");
+  var channel = document.getElementById("id_channel");
+  if (!out || !text || !channel) { return; }
+  var gsm = /^[@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&'()*+,\-./0-9:;<=>?¡A-ZÄÖÑÜ§¿a-zäöñüà^{}\\[~\]|€]*$/;
+  function update() {
+    var value = text.value;
+    var chars = value.length;
+    if (channel.value === "sms") {
+      var plain = gsm.test(value);
+      var single = plain ? 160 : 70;
+      var part = plain ? 153 : 67;
+      var parts = chars <= single ? 1 : Math.ceil(chars / part);
+      out.textContent = out.getAttribute("data-sms").replace("%(chars)s", chars).replace("%(parts)s", parts);
+    } else {
+      out.textContent = chars ? out.getAttribute("data-plain").replace("%(chars)s", chars) : "";
+    }
+  }
+  text.addEventListener("input", update);
+  channel.addEventListener("change", update);
+  update();
+})();
+
+// Inbox lists: keep the selected rows selected when the live refresh replaces them.
+(function () {
+  "use strict";
+  var selected = {};
+  document.addEventListener("change", function (event) {
+    if (event.target.classList && event.target.classList.contains("bulk-select")) {
+      selected[event.target.value] = event.target.checked;
+    }
+  });
+  document.body.addEventListener("htmx:afterSwap", function () {
+    Array.prototype.forEach.call(document.querySelectorAll(".bulk-select"), function (box) {
+      if (selected[box.value]) { box.checked = true; }
+    });
+  });
+})();
+
+// Keyboard shortcuts of the inbox; "?" lists them.
+(function () {
+  "use strict";
+  var dialog = document.getElementById("shortcuts");
+  if (!dialog) { return; }
+  var current = -1;
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll("#conversation-rows tr[data-conversation-id]")); }
+  function focusRow(index) {
+    var list = rows();
+    if (!list.length) { return; }
+    current = Math.max(0, Math.min(list.length - 1, index));
+    list.forEach(function (row, i) { row.classList.toggle("kbd-current", i === current); });
+    var link = list[current].querySelector("a");
+    if (link) { link.focus(); }
+  }
+  function click(selector) { var el = document.querySelector(selector); if (el) { el.click(); } }
+  function focus(selector) { var el = document.querySelector(selector); if (el) { el.focus(); } }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-shortcuts-open]")) { dialog.showModal(); }
+    if (event.target.closest("[data-shortcuts-close]")) { dialog.close(); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select" || event.metaKey || event.ctrlKey || event.altKey) { return; }
+    var actions = {
+      "?": function () { if (dialog.open) { dialog.close(); } else { dialog.showModal(); } },
+      "j": function () { focusRow(current + 1); },
+      "k": function () { focusRow(current - 1); },
+      "x": function () { var row = rows()[current]; if (row) { row.querySelector(".bulk-select").click(); } },
+      "/": function () { focus("#inbox-q"); },
+      "r": function () { focus("#id_text"); },
+      "n": function () { focus("#note-text"); },
+      "a": function () { click("[data-shortcut='a']"); },
+      "e": function () { click("[data-shortcut='e']"); }
+    };
+    if (actions[event.key]) { event.preventDefault(); actions[event.key](); }
+  });
+})();

@@ -264,3 +264,60 @@ def test_a_web_chat_visitor_and_an_agent_talk_live(browser, live_server, care, n
     finally:
         shop.shutdown()
         shop.server_close()
+
+
+def test_keyboard_shortcuts_bulk_resolve_and_the_sms_counter(
+    page, live_server, care, no_csp_violations
+):
+    from django.utils import timezone
+
+    from inbox.models import Message
+    from journeys.services import customers_upsert
+
+    team = care.teams.get()
+    sms = ChannelAccount.objects.get(kind="sms")
+    made = []
+    for n in range(3):
+        customer = customers_upsert([{"phone": f"+3161234500{n}", "name": f"Klant {n}"}])[
+            0
+        ].customer
+        conversation = Conversation.objects.create(
+            customer=customer,
+            channel_account=sms,
+            channel="sms",
+            subject=f"Vraag {n}",
+            team=team,
+            last_message_at=timezone.now(),
+        )
+        Message.objects.create(
+            conversation=conversation,
+            direction="in",
+            channel="sms",
+            text=f"Vraag {n}",
+            created_at=timezone.now(),
+        )
+        made.append(conversation)
+    sign_in(page, live_server, care.email)
+    page.goto(f"{live_server.url}/inbox/unassigned/")
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    screenshot(page, "inbox-shortcuts")
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    expect(page.locator(".bulk-select:checked")).to_have_count(2)
+    page.get_by_role("button", name="Resolve").click()
+    expect(page.locator(".flash")).to_contain_text("2 conversations updated")
+    assert Conversation.objects.filter(status="resolved").count() == 2
+
+    open_one = Conversation.objects.exclude(status="resolved").get()
+    page.goto(f"{live_server.url}/inbox/conversations/{open_one.pk}/")
+    page.get_by_label("Reply").fill("x" * 161)
+    expect(page.locator("#segments")).to_have_text("161 characters · 2 SMS")
+    page.get_by_label("Reply").fill("Café ☕")
+    expect(page.locator("#segments")).to_have_text("6 characters · 1 SMS")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("e")
+    expect(page.locator(".flash")).to_contain_text("Resolved")

@@ -237,16 +237,23 @@ def test_search_finds_words_in_messages_and_customers_the_user_may_see(
     )
 
 
-def test_quoted_history_is_collapsed_and_attachments_download_for_permitted_users(client, care_agent, conversation):
+def test_quoted_history_is_collapsed_and_attachments_download_for_permitted_users(
+    client, care_agent, conversation
+):
     from django.core.files.base import ContentFile
 
     from inbox.models import Attachment
 
     message = Message.objects.create(
-        conversation=conversation, direction="in", channel="email", created_at=timezone.now(),
+        conversation=conversation,
+        direction="in",
+        channel="email",
+        created_at=timezone.now(),
         text="Thanks, that works.\n\nOn Mon, 23 Nov 2026 at 10:00, Support <support@shop.example.com> wrote:\n> Try turning it off and on.",
     )
-    attachment = Attachment(message=message, filename="photo <1>.png", content_type="image/png", size=4)
+    attachment = Attachment(
+        message=message, filename="photo <1>.png", content_type="image/png", size=4
+    )
     attachment.file.save("x", ContentFile(b"\x89PNG"), save=False)
     attachment.save()
     client.force_login(care_agent)
@@ -257,3 +264,28 @@ def test_quoted_history_is_collapsed_and_attachments_download_for_permitted_user
     assert download["Content-Type"] == "application/octet-stream"
     client.force_login(make_user(Role.AGENT, "outsider2@example.com"))
     assert client.get(reverse("inbox:attachment", args=[attachment.pk])).status_code == 404
+
+
+def test_bulk_actions_touch_only_visible_conversations(client, care_agent, conversation, accounts):
+    from inbox.models import Conversation as Conv
+
+    other = Conv.objects.create(
+        customer=conversation.customer,
+        channel_account=accounts["sms"],
+        channel="sms",
+        subject="Other team",
+        team=None,
+        last_message_at=timezone.now(),
+    )
+    client.force_login(care_agent)
+    client.post(
+        reverse("inbox:bulk"),
+        {"ids": [conversation.pk, other.pk], "action": "label", "label": "Urgent"},
+    )
+    client.post(reverse("inbox:bulk"), {"ids": [conversation.pk, other.pk], "action": "resolve"})
+    conversation.refresh_from_db()
+    other.refresh_from_db()
+    assert conversation.status == "resolved" and list(
+        conversation.labels.values_list("name", flat=True)
+    ) == ["urgent"]
+    assert other.status == "open" and not other.labels.exists()
