@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from cxm.accounts import views as account_views
 from cxm.core import views as core_views
 from cxm.health import healthz
+from inbox import webform
 from inbox.channels.email import webhook_urlpatterns as email_webhooks
 from journeys.webhooks import interactions_webhook
 
@@ -23,6 +24,8 @@ urlpatterns = [
     path("", include("journeys.urls")),
     path("inbox/", include("inbox.urls")),
     path("chat/", include("inbox.webchat_urls")),
+    path("contact/<str:site_key>/", webform.contact_page, name="contact"),
+    path("contact/<str:site_key>/submit/", webform.contact_submit, name="contact-submit"),
     path("anymail/", include((email_webhooks(), "anymail"))),
     path("hooks/interactions/<int:source_id>/", interactions_webhook, name="journeys-webhook"),
     path("api/v1/", include(api_v1)),

@@ -35,14 +35,24 @@ def _error(field: str, message: str, status: int = 400) -> JsonResponse:
     )
 
 
-def public_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Look up the site, answer CORS for its origin only, rate-limit, parse the JSON body."""
+def public_endpoint(
+    kind: str,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Look up the site (a channel account of ``kind``), answer CORS for its origin only,
+    rate-limit, parse the JSON body."""
 
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        return _public(view, kind)
+
+    return decorate
+
+
+def _public(view: Callable[..., HttpResponse], kind: str) -> Callable[..., HttpResponse]:
     @csrf_exempt
     @wraps(view)
     def wrapped(request: HttpRequest, site_key: str) -> HttpResponse:
         account = ChannelAccount.objects.filter(
-            public_key=site_key, kind=ChannelKind.WEBCHAT, is_active=True
+            public_key=site_key, kind=kind, is_active=True
         ).first()
         if account is None:
             return _error("site", _("Unknown site."), status=404)  # no CORS: nobody may read it
@@ -122,7 +132,7 @@ def _messages_json(visitor: WebchatVisitor, after: int) -> list[dict[str, Any]]:
     ]
 
 
-@public_endpoint
+@public_endpoint(ChannelKind.WEBCHAT)
 def session(request: HttpRequest, account: ChannelAccount, body: dict[str, Any]) -> HttpResponse:
     """POST: start (or resume, with a known token) a visitor session."""
     if request.method != "POST":
@@ -131,7 +141,7 @@ def session(request: HttpRequest, account: ChannelAccount, body: dict[str, Any])
     return JsonResponse({"token": visitor.token, "greeting": _("Hi! How can we help?")})
 
 
-@public_endpoint
+@public_endpoint(ChannelKind.WEBCHAT)
 def messages(request: HttpRequest, account: ChannelAccount, body: dict[str, Any]) -> HttpResponse:
     """GET ?token=…&after=<id>: new messages. POST {token, text}: the visitor writes."""
     token = request.GET.get("token") if request.method == "GET" else body.get("token")
@@ -162,7 +172,7 @@ def messages(request: HttpRequest, account: ChannelAccount, body: dict[str, Any]
     return JsonResponse({"id": message.pk}, status=201)
 
 
-@public_endpoint
+@public_endpoint(ChannelKind.WEBCHAT)
 def contact(request: HttpRequest, account: ChannelAccount, body: dict[str, Any]) -> HttpResponse:
     """POST {token, email, name}: the visitor leaves an address for the reply."""
     visitor = _visitor(account, body.get("token"))
