@@ -108,6 +108,9 @@ def parse_inbound(event: AnymailInboundEvent, esp_name: str) -> InboundMessage:
         for name, check in AUTO_REPLY_HEADERS.items()
         if _header(message, name)
     )
+    # Bounces and other machine mail: never answered automatically, never reopen a conversation.
+    local_part = (sender.addr_spec if sender else "").split("@")[0].lower()
+    auto = auto or local_part in {"mailer-daemon", "postmaster", "no-reply", "noreply", "bounces"}
     return InboundMessage(
         provider=esp_name.lower(),
         provider_id=str(raw_id)[:255],
