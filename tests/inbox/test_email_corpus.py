@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import time
@@ -29,29 +30,14 @@ def mailgun(settings):
 
 
 def _post(client, name: str, *, key: str = SIGNING_KEY):
-    raw = (FIXTURES / name).read_bytes().decode("utf-8", errors="surrogateescape")
-    raw = (
-        raw.encode("utf-8", errors="surrogateescape").decode("latin-1")
-        if max(raw, default="a") >= "\udc80"
-        else raw
-    )
+    # The fixtures are ASCII but for the deliberately broken one, whose bytes pass as Latin-1.
+    raw = (FIXTURES / name).read_bytes().decode("latin-1")
     timestamp, token = str(int(time.time())), hashlib.sha256(name.encode()).hexdigest()
     signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
-    import base64
-
     auth = "Basic " + base64.b64encode(b"hooks:s3cret-value").decode()
-    return client.post(
-        "/anymail/mailgun/inbound/",
-        {
-            "body-mime": raw,
-            "recipient": "support@shop.example.com",
-            "sender": "x@example.com",
-            "timestamp": timestamp,
-            "token": token,
-            "signature": signature,
-        },
-        HTTP_AUTHORIZATION=auth,
-    )
+    form = {"body-mime": raw, "recipient": "support@shop.example.com", "sender": "x@example.com"}
+    form.update(timestamp=timestamp, token=token, signature=signature)
+    return client.post("/anymail/mailgun/inbound/", form, HTTP_AUTHORIZATION=auth)
 
 
 @pytest.mark.parametrize(
