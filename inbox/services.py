@@ -304,6 +304,8 @@ def message_receive(
         created_at=inbound.received_at or now,
     )
     rejected = _store_attachments(message, inbound)
+    if inbound.media_urls and inbound.provider == "twilio":
+        enqueue_on_commit(Job.INBOX_MEDIA_FETCH, message_id=message.pk)
     if rejected:
         message.data = {**message.data, "rejected_attachments": rejected}
         message.save(update_fields=["data"])
@@ -1235,3 +1237,52 @@ def conversations_bulk_update(
     else:
         raise ApplicationError(_("Unknown action."), field="action")
     return len(targets)
+
+
+def media_fetch(*, message_id: int) -> int:
+    """Download a WhatsApp/MMS message's media into attachments (outside any transaction).
+    Safe to run twice: media already stored is skipped."""
+    from inbox.channels import twilio
+    from inbox.channels.base import InboundAttachment, ProviderError
+
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return 0
+    urls = message.data.get("media", [])
+    done = set(message.data.get("media_fetched", []))
+    fetched: list[str] = []
+    for url in urls:
+        if url in done:
+            continue
+        try:
+            content, content_type = twilio.fetch_media(url)
+        except ProviderError as exc:
+            logger.info(
+                "inbox.media.unavailable",
+                extra={"message_id": message.pk, "temporary": exc.temporary},
+            )
+            if exc.temporary:
+                raise  # the task retries
+            continue
+        filename = (
+            f"media-{len(done) + len(fetched) + 1}{mimetypes.guess_extension(content_type) or ''}"
+        )
+        holder = InboundMessage(
+            provider="twilio",
+            provider_id="",
+            channel=message.channel,
+            from_address="",
+            to_address="",
+            attachments=(InboundAttachment(filename, content_type, content),),
+        )
+        rejected = _store_attachments(message, holder)
+        if rejected:
+            message.data = {
+                **message.data,
+                "rejected_attachments": [*message.data.get("rejected_attachments", []), *rejected],
+            }
+        fetched.append(url)
+    if fetched:
+        message.data = {**message.data, "media_fetched": sorted(done | set(fetched))}
+        message.save(update_fields=["data"])
+    return len(fetched)

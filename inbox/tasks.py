@@ -2,6 +2,7 @@ from celery import shared_task
 
 from cxm.jobs import Job
 from inbox import services
+from inbox.channels.base import ProviderError
 
 
 @shared_task(name=Job.INBOX_INBOUND_PROCESS.value)
@@ -12,6 +13,17 @@ def inbound_process(*, event_id: int) -> None:
 @shared_task(name=Job.INBOX_WAKE_SNOOZED.value)
 def wake_snoozed() -> None:
     services.snoozed_wake()
+
+
+@shared_task(
+    name=Job.INBOX_MEDIA_FETCH.value,
+    autoretry_for=(ProviderError,),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    max_retries=6,
+)
+def media_fetch(*, message_id: int) -> None:
+    services.media_fetch(message_id=message_id)
 
 
 @shared_task(name=Job.INBOX_SWEEP.value)

@@ -43,10 +43,12 @@ class StubServer:
                     self.command, self.path, dict(self.headers), self.rfile.read(length)
                 )
                 stub.requests.append(recorded)
-                status, body = stub.respond(recorded)
-                payload = json.dumps(body).encode()
+                answer = stub.respond(recorded)
+                status, body = answer[0], answer[1]
+                content_type = answer[2] if len(answer) > 2 else "application/json"
+                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

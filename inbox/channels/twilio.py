@@ -150,3 +150,36 @@ def send(message: OutboundMessage) -> Receipt:
         provider_message_id=str(created.sid),
         status=_STATUS.get(str(created.status), "sent"),
     )
+
+
+MAX_MEDIA_BYTES = 10 * 1024 * 1024
+
+
+def fetch_media(url: str) -> tuple[bytes, str]:
+    """Download one inbound media item (Twilio answers only with the account's credentials).
+    Raises ``TemporaryProviderError`` when it cannot be had now, ``PermanentProviderError``
+    when it never will (gone, too large)."""
+    import requests  # twilio's own HTTP library; its client decodes bodies as text
+
+    if settings.TWILIO_API_BASE_URL:
+        base, parts = urlsplit(settings.TWILIO_API_BASE_URL), urlsplit(url)
+        url = urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
+    try:
+        response = requests.get(
+            url,
+            auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN),
+            timeout=20,
+            stream=True,
+        )
+        content = response.raw.read(MAX_MEDIA_BYTES + 1, decode_content=True)
+    except requests.RequestException as exc:
+        raise TemporaryProviderError(str(exc)[:300]) from exc
+    if response.status_code in (404, 410):
+        raise PermanentProviderError(f"media gone ({response.status_code})")
+    if response.status_code >= 400:
+        raise TemporaryProviderError(f"media fetch answered {response.status_code}")
+    if len(content) > MAX_MEDIA_BYTES:
+        raise PermanentProviderError("media larger than 10 MB")
+    return content, response.headers.get("Content-Type", "application/octet-stream").split(";")[
+        0
+    ].strip()

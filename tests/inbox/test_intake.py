@@ -228,3 +228,35 @@ def test_broken_email_parts_are_kept_as_far_as_they_can_be_read(
     message = Message.objects.get()
     assert [a.filename for a in message.attachments.all()] == ["receipt.pdf"]
     assert message.data["rejected_attachments"][0]["reason"] == "File type not accepted."
+
+
+def test_whatsapp_media_is_downloaded_with_the_account_credentials(
+    client, accounts, twilio_stub, captured_jobs
+):
+    png = b"\x89PNG\r\n\x1a\nfake"
+    twilio_stub.respond = lambda r: (
+        (200, png, "image/png") if "/Media/" in r.path else (404, {}, "application/json")
+    )
+    media_url = "https://api.twilio.com/2010-04-01/Accounts/ACtest/Messages/MM1/Media/ME1"
+    params = {
+        **SMS,
+        "MessageSid": "MM1",
+        "From": "whatsapp:+31612345678",
+        "To": "whatsapp:+3197010000001",
+        "NumMedia": "1",
+        "MediaUrl0": media_url,
+        "MediaContentType0": "image/png",
+        "Body": "",
+    }
+    twilio_post(client, "/inbox/twilio/inbound/", params)
+    captured_jobs.run_all()
+    message = Message.objects.get()
+    attachment = message.attachments.get()
+    assert attachment.content_type == "image/png" and attachment.file.read() == png
+    request = twilio_stub.requests[-1]
+    assert request.path.endswith("/Media/ME1") and request.headers["Authorization"].startswith(
+        "Basic "
+    )
+    from inbox import services
+
+    assert services.media_fetch(message_id=message.pk) == 0  # already stored: nothing twice
