@@ -206,11 +206,28 @@ class Conversation(models.Model):
         verbose_name_plural = _("conversations")
         ordering = ("-last_message_at", "-id")
         permissions = [("view_all_conversations", "Can see conversations of every team")]
+        # One partial index per inbox view: each list is a single index range, newest first.
         indexes = [
             models.Index(
-                fields=["assignee", "status", "-last_message_at"], name="inbox_conv_mine_idx"
+                fields=["assignee", "-last_message_at", "-id"],
+                name="inbox_conv_mine_idx",
+                condition=~Q(status="resolved"),
             ),
-            models.Index(fields=["team", "status", "-last_message_at"], name="inbox_conv_team_idx"),
+            models.Index(
+                fields=["team", "-last_message_at", "-id"],
+                name="inbox_conv_unassigned_idx",
+                condition=~Q(status="resolved") & Q(assignee__isnull=True),
+            ),
+            models.Index(
+                fields=["team", "-last_message_at", "-id"],
+                name="inbox_conv_team_idx",
+                condition=~Q(status="resolved"),
+            ),
+            models.Index(
+                fields=["-last_message_at", "-id"],
+                name="inbox_conv_open_idx",
+                condition=~Q(status="resolved"),
+            ),
             models.Index(
                 fields=["customer", "channel_account", "status"], name="inbox_conv_thread_idx"
             ),
