@@ -45,7 +45,8 @@ def _pg_bin() -> Path:
 
 def _as_postgres(cmd: list[str]) -> list[str]:
     if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
+        # From "/": the postgres user may not enter the (private) directory we were started in.
+        return ["runuser", "-u", "postgres", "--", "sh", "-c", 'cd / && exec "$@"', "sh", *cmd]
     return cmd
 
 
