@@ -39,8 +39,39 @@ class ConversationPage:
     breached: list[Conversation]
 
 
+@dataclass
+class ListFilters:
+    channel: str = ""
+    status: str = ""
+    label: str = ""
+    priority: int | None = None
+    team_id: int | None = None
+    assignee_id: int | None = None
+
+    def apply(self, qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        if self.channel:
+            qs = qs.filter(channel=self.channel)
+        if self.status:
+            qs = qs.filter(status=self.status)
+        if self.label:
+            qs = qs.filter(labels__name=self.label)
+        if self.priority is not None:
+            qs = qs.filter(priority=self.priority)
+        if self.team_id is not None:
+            qs = qs.filter(team_id=self.team_id)
+        if self.assignee_id is not None:
+            qs = qs.filter(assignee_id=self.assignee_id)
+        return qs
+
+
 def conversation_list_for_user(
-    *, user: Any, view: str, channel: str = "", after: str = "", size: int = PAGE
+    *,
+    user: Any,
+    view: str,
+    channel: str = "",
+    after: str = "",
+    size: int = PAGE,
+    filters: ListFilters | None = None,
 ) -> ConversationPage:
     """One page of a view, newest activity first; breached conversations float to the top of the
     first page. "sla" lists what breaches within the next half hour (or already did), soonest first.
@@ -66,6 +97,8 @@ def conversation_list_for_user(
         qs = visible_conversations(user=user).filter(not_resolved)
     if channel:
         qs = qs.filter(channel=channel)
+    if filters is not None:
+        qs = filters.apply(qs)
     qs = qs.select_related("customer", "assignee", "team", "channel_account").prefetch_related(
         "labels"
     )
@@ -206,3 +239,19 @@ def _customers() -> Any:
     from journeys.models import Customer
 
     return Customer.objects.all()
+
+
+def filter_choices() -> dict[str, Any]:
+    from cxm.accounts.models import Team, User
+    from inbox.models import Label
+
+    return {
+        "teams": list(Team.objects.order_by("name").values_list("id", "name")),
+        "agents": list(
+            User.objects.filter(is_active=True, groups__name__in=["agent", "cx_lead", "admin"])
+            .distinct()
+            .order_by("name")
+            .values_list("id", "name")
+        ),
+        "labels": list(Label.objects.order_by("name").values_list("name", flat=True)[:200]),
+    }

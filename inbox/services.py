@@ -693,14 +693,46 @@ def _provider_send(provider: str, outbound: OutboundMessage) -> Receipt:
 # Conversation state
 # ------------------------------------------------------------------------------------------------
 def conversation_assign(*, conversation: Conversation, assignee: Any, by: Any) -> Conversation:
+    """Give the conversation to ``assignee`` (or nobody); they are told when someone else did it."""
+    from cxm.core.services import notification_send
+
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update(of=("self",)).get(pk=conversation.pk)
+        if conversation.assignee_id == getattr(assignee, "pk", None):
+            return conversation
         conversation.assignee = assignee
         conversation.save(update_fields=["assignee"])
+        if assignee is not None and getattr(by, "pk", None) != assignee.pk:
+            notification_send(
+                user=assignee,
+                text=_("%(by)s assigned “%(subject)s” to you")
+                % {"by": by.get_full_name(), "subject": conversation.subject or conversation.pk},
+                url=conversation_url(conversation.pk),
+            )
     logger.info(
         "inbox.conversation.assigned",
         extra={"conversation_id": conversation.pk, "by": getattr(by, "pk", None)},
     )
+    return conversation
+
+
+def conversation_set_team(*, conversation: Conversation, team: Any, by: Any) -> Conversation:
+    """Move the conversation to another team; an assignee outside that team lets go of it."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update(of=("self",)).get(pk=conversation.pk)
+        if conversation.team_id == getattr(team, "pk", None):
+            return conversation
+        conversation.team = team
+        fields = ["team"]
+        if (
+            team is not None
+            and conversation.assignee_id
+            and not team.members.filter(pk=conversation.assignee_id).exists()
+        ):
+            conversation.assignee = None
+            fields.append("assignee")
+        conversation.save(update_fields=fields)
+    sla_refresh(conversation_id=conversation.pk)
     return conversation
 
 

@@ -56,8 +56,13 @@ def conversation_list(request: HttpRequest, view: str) -> HttpResponse:
     channel = request.GET.get("channel", "")
     channel = channel if channel in ChannelKind.values else ""
     query = request.GET.get("q", "").strip()[:200]
+    filters = _list_filters(request)
     page = selectors.conversation_list_for_user(
-        user=request.user, view=view, channel=channel, after=request.GET.get("after", "")[:40]
+        user=request.user,
+        view=view,
+        channel=channel,
+        after=request.GET.get("after", "")[:40],
+        filters=filters,
     )
     if query:
         page = selectors.ConversationPage(
@@ -82,6 +87,15 @@ def conversation_list(request: HttpRequest, view: str) -> HttpResponse:
             "outbox": outbox_enabled(),
             "available": selectors.is_available(user=request.user),
             "query": query,
+            "filters": filters,
+            "choices": selectors.filter_choices(),
+            "statuses": [
+                (v, label)
+                for v, label in Conversation.Status.choices
+                if v != Conversation.Status.RESOLVED
+            ],
+            "priorities": Conversation.Priority.choices,
+            "filter_query": request.GET.urlencode(),
         },
     )
 
@@ -131,6 +145,7 @@ def _detail_context(
         "priorities": Conversation.Priority.choices,
         "canned": selectors.canned_list(user=request.user),
         "label_text": ", ".join(label.name for label in conversation.labels.all()),
+        "choices": selectors.filter_choices(),
     }
 
 
@@ -183,6 +198,7 @@ def conversation_update(request: HttpRequest, conversation_id: int) -> HttpRespo
         services.conversation_set_labels(
             conversation=conversation, names=request.POST.get("labels", "").split(",")
         )
+        _reassign(request, conversation)
         messages.success(request, _("Details saved."))
     elif action == "snooze":
         _snooze(request, conversation)
@@ -363,8 +379,14 @@ def conversation_list_rows(request: HttpRequest, view: str) -> HttpResponse:
         raise Http404
     channel = request.GET.get("channel", "")
     channel = channel if channel in ChannelKind.values else ""
-    page = selectors.conversation_list_for_user(user=request.user, view=view, channel=channel)
-    return render(request, "inbox/_rows.html", {"page": page, "view": view, "channel": channel})
+    page = selectors.conversation_list_for_user(
+        user=request.user, view=view, channel=channel, filters=_list_filters(request)
+    )
+    return render(
+        request,
+        "inbox/_rows.html",
+        {"page": page, "view": view, "filter_query": request.GET.urlencode()},
+    )
 
 
 @permission_required("inbox.view_conversation", raise_exception=True)
@@ -415,3 +437,38 @@ def bulk_update(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, _("%(count)d conversations updated.") % {"count": count})
     return redirect(request.POST.get("next") or "inbox:index")
+
+
+def _int_or_none(value: str) -> int | None:
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def _list_filters(request: HttpRequest) -> selectors.ListFilters:
+    status = request.GET.get("status", "")
+    return selectors.ListFilters(
+        status=status if status in Conversation.Status.values else "",
+        label=request.GET.get("label", "").strip().lower()[:50],
+        priority=_int_or_none(request.GET.get("priority", "")),
+        team_id=_int_or_none(request.GET.get("team", "")),
+        assignee_id=_int_or_none(request.GET.get("assignee", "")),
+    )
+
+
+def _reassign(request: HttpRequest, conversation: Conversation) -> None:
+    from cxm.accounts.models import Team, User
+
+    if "team" in request.POST:
+        team_id = _int_or_none(request.POST.get("team", ""))
+        team = Team.objects.filter(pk=team_id).first() if team_id else None
+        conversation = services.conversation_set_team(
+            conversation=conversation, team=team, by=request.user
+        )
+    if "assignee" in request.POST:
+        assignee_id = _int_or_none(request.POST.get("assignee", ""))
+        assignee = (
+            User.objects.filter(pk=assignee_id, is_active=True).first() if assignee_id else None
+        )
+        if assignee is not None and not assignee.has_perm("inbox.view_conversation"):
+            messages.error(request, _("That person cannot work the inbox."))
+            return
+        services.conversation_assign(conversation=conversation, assignee=assignee, by=request.user)

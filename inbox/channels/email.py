@@ -240,7 +240,13 @@ def webhook_urlpatterns() -> list[Any]:
                 length = 0
             if length > settings.INBOX_MAX_EMAIL_BYTES:
                 return HttpResponse("Email too large.", status=413)
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except (ValueError, KeyError, TypeError, AnymailError) as exc:
+                # A payload we cannot read is the sender's problem: 400, and a log key. (Storage
+                # errors are not caught: they answer 500 so the ESP retries.)
+                logger.info("inbox.email.malformed", extra={"error": type(exc).__name__})
+                return HttpResponse("Malformed webhook payload.", status=400)
 
         return wrapped
 

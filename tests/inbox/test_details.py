@@ -99,3 +99,55 @@ def test_a_canned_response_fills_the_composer_with_merge_fields(client, setup):
         reverse("inbox:conversation", args=[conversation.pk]), {"canned": canned.pk}
     ).content.decode()
     assert "Hi Ann, Cora Care here: your slot is Friday." in page
+
+
+def test_reassign_to_another_agent_and_team_notifies_them(client, setup, admin_user):
+    from cxm.accounts import services as account_services
+
+    cora, otto, conversation = setup
+    other_team = account_services.team_save(
+        team=None, name="Delivery", description="", members=[otto]
+    )
+    client.force_login(cora)
+    client.post(
+        reverse("inbox:conversation-update", args=[conversation.pk]),
+        {
+            "action": "details",
+            "priority": "2",
+            "labels": "",
+            "team": str(conversation.team_id),
+            "assignee": str(otto.pk),
+        },
+    )
+    conversation.refresh_from_db()
+    assert conversation.assignee == otto
+    assert Notification.objects.get(user=otto).text.startswith("Cora Care assigned")
+    client.post(
+        reverse("inbox:conversation-update", args=[conversation.pk]),
+        {
+            "action": "details",
+            "priority": "2",
+            "labels": "",
+            "team": str(other_team.pk),
+            "assignee": str(otto.pk),
+        },
+    )
+    conversation.refresh_from_db()
+    assert conversation.team == other_team and conversation.assignee == otto
+
+
+def test_lists_filter_by_status_priority_team_assignee_and_label(client, setup):
+    cora, otto, conversation = setup
+    services.conversation_set_priority(conversation=conversation, priority=4)
+    services.conversation_set_labels(conversation=conversation, names=["damage"])
+    client.force_login(cora)
+    url = reverse("inbox:list", args=["teams"])
+
+    def ids(**params):
+        return [c.pk for c in client.get(url, params).context["page"].conversations]
+
+    assert ids(priority="4") == [conversation.pk] and ids(priority="1") == []
+    assert ids(label="damage") == [conversation.pk] and ids(label="other") == []
+    assert ids(status="open") == [conversation.pk] and ids(status="pending") == []
+    assert ids(team=str(conversation.team_id)) == [conversation.pk]
+    assert ids(assignee=str(otto.pk)) == []

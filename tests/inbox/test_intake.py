@@ -260,3 +260,14 @@ def test_whatsapp_media_is_downloaded_with_the_account_credentials(
     from inbox import services
 
     assert services.media_fetch(message_id=message.pk) == 0  # already stored: nothing twice
+
+
+def test_a_malformed_email_webhook_is_a_400_and_stores_nothing(client, accounts, postmark_stub):
+    response = client.post(
+        "/anymail/postmark/inbound/",
+        "{not json",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic_auth(),
+    )
+    assert response.status_code == 400
+    assert not InboundEvent.objects.exists()

@@ -48,7 +48,7 @@ def test_team_members_see_their_teams_conversations_and_others_do_not(
     client, care_agent, conversation, django_assert_max_num_queries
 ):
     client.force_login(care_agent)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(14):
         page = client.get(reverse("inbox:list", args=["unassigned"]))
     assert [c.pk for c in page.context["page"].conversations] == [conversation.pk]
     detail = client.get(reverse("inbox:conversation", args=[conversation.pk])).content.decode()
