@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -118,6 +119,16 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
     ordering = "-id"
+    invalid_cursor_message = gettext_lazy(  # type: ignore[assignment]
+        "Invalid cursor: use the “next” or “previous” link as given."
+    )
+
+    def decode_cursor(self, request: Any) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            # A bad cursor is bad input, not a missing page.
+            raise exceptions.ValidationError({"cursor": [self.invalid_cursor_message]}) from exc
 
 
 class StrictSerializer(serializers.Serializer):

@@ -154,3 +154,12 @@ DAY_PERIODS = (
     gettext_noop("midnight"),
     gettext_noop("noon"),
 )
+
+# django.template.defaultfilters.filesizeformat: attachment sizes in the inbox, and the size limits
+# in the import and API error messages.
+FILE_SIZES = (
+    ngettext_lazy("%(size)d byte", "%(size)d bytes", "size"),
+    gettext_noop("%s KB"),
+    gettext_noop("%s MB"),
+    gettext_noop("%s GB"),
+)

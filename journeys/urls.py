@@ -15,6 +15,7 @@ urlpatterns = [
         name="customer-timeline",
     ),
     path("customers/<int:customer_id>/merge/", customers.customer_merge, name="customer-merge"),
+    path("customers/<int:customer_id>/delete/", customers.customer_delete, name="customer-delete"),
     path("customers/import/", customers.customer_import, name="customer-import"),
     path(
         "customers/import/<int:import_id>/",

@@ -38,7 +38,7 @@ from journeys.services.journeys import (
     touchpoint_save,
     touchpoints_reorder,
 )
-from journeys.services.merge import customer_merge
+from journeys.services.merge import customer_delete, customer_merge
 
 __all__ = [
     "IMPORT_CHUNK_ROWS",
@@ -50,6 +50,7 @@ __all__ = [
     "UpsertResult",
     "customer_clean",
     "customer_create",
+    "customer_delete",
     "customer_import_run",
     "customer_import_start",
     "customer_imports_requeue",

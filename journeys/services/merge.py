@@ -94,3 +94,19 @@ def customer_merge(
     )
     survivor.refresh_from_db()
     return survivor
+
+
+def customer_delete(*, customer: Customer, actor: Any) -> None:
+    """Erase a customer and everything recorded about them (their right to be forgotten); the
+    audit entry keeps only that it happened, by whom, and the number of interactions."""
+    with transaction.atomic():
+        count = Interaction.objects.filter(customer=customer).count()
+        audit_record(
+            action="customer.deleted",
+            actor=actor,
+            object_type="journeys.customer",
+            object_id=customer.pk,
+            data={"interactions": count},
+        )
+        customer.delete()
+    logger.info("journeys.customer.deleted", extra={"customer_id": customer.pk})

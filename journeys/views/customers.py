@@ -225,3 +225,15 @@ def customer_merge(request: HttpRequest, customer_id: int) -> HttpResponse:
         "journeys/customer_merge.html",
         {"customer": survivor, "other": other, "rows": rows, "candidates": candidates, "q": q},
     )
+
+
+@permission_required("journeys.delete_customer", raise_exception=True)
+def customer_delete(request: HttpRequest, customer_id: int) -> HttpResponse:
+    customer = selectors.customer_get(customer_id=customer_id)
+    if customer is None:
+        raise Http404
+    if request.method == "POST" and request.POST.get("confirm") == str(customer.pk):
+        services.customer_delete(customer=customer, actor=request.user)
+        messages.success(request, _("The customer and their history were deleted."))
+        return redirect("journeys:customer-list")
+    return render(request, "journeys/customer_delete.html", {"customer": customer})

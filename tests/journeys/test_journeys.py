@@ -246,3 +246,31 @@ def test_customer_page_shows_the_timeline_grouped_by_day(
         HTTP_HX_REQUEST="true",
     )
     assert more.content.decode().count('class="timeline-entry"') == 5
+
+
+def test_admins_delete_a_customer_with_their_history(client, admin_user, agent):
+    customer = services.customers_upsert([{"email": "forget@example.com"}])[0].customer
+    services.interaction_record(customer=customer, kind="x.y", channel="web")
+    client.force_login(agent)
+    assert (
+        client.post(
+            reverse("journeys:customer-delete", args=[customer.pk]), {"confirm": customer.pk}
+        ).status_code
+        == 403
+    )
+    client.force_login(admin_user)
+    assert (
+        client.post(
+            reverse("journeys:customer-delete", args=[customer.pk]), {"confirm": "wrong"}
+        ).status_code
+        == 200
+    )
+    client.post(reverse("journeys:customer-delete", args=[customer.pk]), {"confirm": customer.pk})
+    assert not Customer.objects.exists() and not Interaction.objects.exists()
+    assert AuditEntry.objects.get(action="customer.deleted").data == {"interactions": 1}
+
+
+def test_a_bad_api_cursor_is_a_400_naming_it(api_client, agent):
+    api_client.force_authenticate(agent)
+    response = api_client.get("/api/v1/customers/", {"cursor": "garbage"})
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "cursor"
