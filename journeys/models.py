@@ -263,7 +263,11 @@ class Touchpoint(models.Model):
 # The interaction log: one timeline per customer
 # ------------------------------------------------------------------------------------------------
 class Interaction(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
+    # No index of its own: journeys_int_timeline_idx starts with customer_id and serves every
+    # lookup by customer (timeline, merge, delete); a second index only costs writes.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="interactions", db_index=False
+    )
     touchpoint = models.ForeignKey(
         Touchpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="interactions"
     )

@@ -28,6 +28,7 @@ def _set_roles(user: User, roles: list[str]) -> None:
     if unknown:
         raise ApplicationError(_("Unknown role."), field="roles")
     user.groups.set(Group.objects.filter(name__in=roles))
+    transaction.on_commit(lambda: user_permissions_forget(user_id=user.pk))
     user.__dict__.pop("roles", None)  # drop the cached_property
 
 
@@ -209,3 +210,33 @@ def sessions_purge_expired() -> int:
 
     deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
     return deleted
+
+
+# ------------------------------------------------------------------------------------------------
+# Permission sets, cached: every API request checks them, and they change only with the roles.
+# ------------------------------------------------------------------------------------------------
+PERMISSIONS_TTL = 60
+
+
+def _permissions_key(user_id: int) -> str:
+    return f"accounts:perms:{user_id}"
+
+
+def user_permissions(*, user: User) -> frozenset[str]:
+    """The user's permissions ("app.codename"), from the shared cache for up to a minute."""
+    from django.core.cache import cache
+
+    if not user.is_active:
+        return frozenset()
+    key = _permissions_key(user.pk)
+    cached = cache.get(key)
+    if cached is None:
+        cached = frozenset(user.get_all_permissions())
+        cache.set(key, cached, PERMISSIONS_TTL)
+    return frozenset(cached)
+
+
+def user_permissions_forget(*, user_id: int) -> None:
+    from django.core.cache import cache
+
+    cache.delete(_permissions_key(user_id))

@@ -267,7 +267,9 @@ def _fetch_matches(rows: list[CleanRow]) -> list[Customer]:
     return list(Customer.objects.annotate(email_lower=Lower("email")).filter(query).order_by())
 
 
-def customers_upsert(rows: list[Mapping[str, Any]] | list[CleanRow]) -> list[UpsertResult]:
+def customers_upsert(
+    rows: list[Mapping[str, Any]] | list[CleanRow], *, inside_transaction: bool = False
+) -> list[UpsertResult]:
     """Create or update many customers at once; each row succeeds or fails on its own.
 
     Rows are matched by external id, then email, then phone. A row whose identities point at two
@@ -275,6 +277,10 @@ def customers_upsert(rows: list[Mapping[str, Any]] | list[CleanRow]) -> list[Ups
     concurrent writer makes the batch insert collide, the batch is retried row by row.
     """
     cleaned = [r if isinstance(r, CleanRow) else customer_clean(r) for r in rows]
+    if inside_transaction:
+        # The caller's transaction (and its own retry on IntegrityError) covers the batch; a
+        # savepoint here would only add two round trips per call.
+        return _upsert_batch(cleaned)
     try:
         with transaction.atomic():
             return _upsert_batch(cleaned)

@@ -12,6 +12,8 @@ import datetime as dt
 import json
 import logging
 import re
+import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -193,7 +195,24 @@ def _parse_event(
     return event
 
 
+_TOUCHPOINT_GENERATION = "journeys:touchpoints:generation"
+_local_touchpoints: dict[str, Touchpoint] = {}
+_local_state: dict[str, Any] = {"generation": None, "loaded_at": 0.0}
+
+
+def touchpoints_changed() -> None:
+    """Tell every process to forget its touchpoint map (a touchpoint was saved or archived)."""
+    from django.core.cache import cache
+
+    cache.set(_TOUCHPOINT_GENERATION, uuid.uuid4().hex, None)
+
+
 def _touchpoints_for(raw_events: Iterable[Any]) -> dict[str, Touchpoint]:
+    """Active touchpoints by key, from a per-process map: every ingest request needs them and
+    they rarely change. A generation stamp in the shared cache (bumped by touchpoints_changed)
+    and a one-minute age limit keep the map true across processes."""
+    from django.core.cache import cache
+
     keys = {
         e["touchpoint"].strip().lower()
         for e in raw_events
@@ -201,7 +220,19 @@ def _touchpoints_for(raw_events: Iterable[Any]) -> dict[str, Touchpoint]:
     }
     if not keys:
         return {}
-    return {t.key: t for t in Touchpoint.objects.filter(key__in=keys, archived_at__isnull=True)}
+    generation = cache.get(_TOUCHPOINT_GENERATION)
+    if generation is None:
+        cache.add(_TOUCHPOINT_GENERATION, uuid.uuid4().hex, None)
+        generation = cache.get(_TOUCHPOINT_GENERATION)
+    now = time.monotonic()
+    if generation != _local_state["generation"] or now - _local_state["loaded_at"] > 60:
+        _local_touchpoints.clear()
+        _local_state.update(generation=generation, loaded_at=now)
+    missing = keys - _local_touchpoints.keys()
+    if missing:
+        for touchpoint in Touchpoint.objects.filter(key__in=missing, archived_at__isnull=True):
+            _local_touchpoints[touchpoint.key] = touchpoint
+    return {key: _local_touchpoints[key] for key in keys if key in _local_touchpoints}
 
 
 def interactions_ingest(*, events: list[Any], key_prefix: str | None = None) -> list[EventResult]:
@@ -283,7 +314,9 @@ def _ingest(parsed: list[_Event]) -> list[EventResult]:
 
     # Find or create the customers of the valid events only: a rejected event leaves no trace.
     if valid:
-        matches = customers_upsert([e.customer_row for e in valid if e.customer_row is not None])
+        matches = customers_upsert(
+            [e.customer_row for e in valid if e.customer_row is not None], inside_transaction=True
+        )
         for event, match in zip(valid, matches, strict=True):
             if match.status == "rejected":
                 event.errors = {f"customer.{k}": v for k, v in match.errors.items()}

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from cxm.errors import ApplicationError, Conflict
 from journeys.models import Journey, Stage, Touchpoint
+from journeys.services.interactions import touchpoints_changed
 
 
 def journey_save(*, journey: Journey | None = None, name: str, description: str = "") -> Journey:
@@ -130,12 +131,16 @@ def touchpoint_save(
             field, errors = next(iter(exc.message_dict.items()))
             raise ApplicationError(errors[0], field=field) from exc
         touchpoint.save()
+        touchpoints_changed()  # now, and again after commit: no process keeps the old map
+        transaction.on_commit(touchpoints_changed)
     return touchpoint
 
 
 def touchpoint_archive(*, touchpoint: Touchpoint, archived: bool = True) -> Touchpoint:
     touchpoint.archived_at = timezone.now() if archived else None
     touchpoint.save(update_fields=["archived_at"])
+    touchpoints_changed()  # now, and again after commit: no process keeps the old map
+    transaction.on_commit(touchpoints_changed)
     return touchpoint
 
 

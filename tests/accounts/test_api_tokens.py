@@ -54,3 +54,17 @@ def test_token_secrets_carry_at_least_128_random_bits(agent):
     secrets = {services.api_token_create(user=agent, name=str(i)).secret for i in range(20)}
     assert len(secrets) == 20
     assert all(len(s) - len("cxm_") >= 22 for s in secrets)  # 22 base64 chars ≈ 132 bits
+
+
+def test_a_role_change_reaches_the_api_at_once_despite_the_permission_cache(
+    api_client, agent, admin_user, captured_jobs
+):
+    issued = services.api_token_create(user=agent, name="ci")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    body = {"kind": "a.b", "customer": {"external_id": "P1"}}
+    assert api_client.post("/api/v1/interactions/", body, format="json").status_code == 403
+    services.user_update(
+        user=agent, name=agent.name, roles=["agent", "cx_lead"], language="en", by=admin_user
+    )
+    captured_jobs.commit()
+    assert api_client.post("/api/v1/interactions/", body, format="json").status_code == 201
