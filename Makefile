@@ -64,7 +64,7 @@ bench: install system-test-deps
 	$(PY) tests/harness.py --run $(PY) benchmarks/run.py $(BENCH_ARGS)
 
 messages: install
-	cd $(CURDIR) && $(PY) manage.py makemessages -l nl -l ro -l fy --no-obsolete --ignore=.venv --ignore=node_modules --ignore=var
+	cd $(CURDIR) && $(PY) manage.py makemessages -l nl -l ro -l fy --no-obsolete --ignore=.venv --ignore=node_modules --ignore=var --ignore=tests --ignore=benchmarks
 	$(PY) manage.py compilemessages --ignore=.venv
 
 clean:

@@ -102,7 +102,9 @@ class ChannelAccount(models.Model):
     address = models.CharField(
         _("address"),
         max_length=254,
-        help_text=_("The email address, the E.164 number, or the site's domain."),
+        help_text=_(
+            "The email address, the E.164 number, or for web chat and web forms the website's origin, e.g. https://shop.example.com."
+        ),
     )
     provider = models.CharField(
         _("provider"), max_length=32, blank=True, help_text=_("postmark, mailgun, twilio, outbox…")
@@ -307,6 +309,7 @@ class InboundEvent(models.Model):
     payload = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
 
     class Meta:

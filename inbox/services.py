@@ -73,18 +73,34 @@ def inbound_event_record(
     return event, True
 
 
+MAX_PROCESS_ATTEMPTS = 5
+
+
 def inbound_event_process(*, event_id: int) -> None:
-    """Process one stored notification; safe to run twice (a processed event is left alone)."""
-    with transaction.atomic():
-        event = InboundEvent.objects.select_for_update().filter(pk=event_id).first()
-        if event is None or event.processed_at is not None:
-            return
-        if event.kind == InboundEvent.Kind.MESSAGE:
-            message_receive(inbound=InboundMessage.from_json(event.payload))
-        else:
-            delivery_status_apply(status=DeliveryStatus.from_json(event.payload))
-        event.processed_at = timezone.now()
-        event.save(update_fields=["processed_at"])
+    """Process one stored notification; safe to run twice (a processed event is left alone).
+
+    Each try is counted first (in its own transaction); a failure is written on the event, and
+    after MAX_PROCESS_ATTEMPTS the sweeper leaves it for a person (log key inbox.inbound.failed).
+    """
+    InboundEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
+        attempts=F("attempts") + 1
+    )
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.select_for_update().filter(pk=event_id).first()
+            if event is None or event.processed_at is not None:
+                return
+            if event.kind == InboundEvent.Kind.MESSAGE:
+                message_receive(inbound=InboundMessage.from_json(event.payload))
+            else:
+                delivery_status_apply(status=DeliveryStatus.from_json(event.payload))
+            event.processed_at = timezone.now()
+            event.error = ""
+            event.save(update_fields=["processed_at", "error"])
+    except Exception as exc:
+        InboundEvent.objects.filter(pk=event_id).update(error=f"{type(exc).__name__}: {exc}"[:2000])
+        logger.exception("inbox.inbound.failed", extra={"event_id": event_id})
+        raise
 
 
 # ------------------------------------------------------------------------------------------------
@@ -404,13 +420,7 @@ def delivery_status_apply(*, status: DeliveryStatus) -> Delivery | None:
     )
     if status.hard and status.recipient:
         channel = delivery.channel if delivery else ChannelKind.EMAIL
-        reason = (
-            Suppression.Reason.COMPLAINT
-            if "complain" in status.reason.lower()
-            else Suppression.Reason.BOUNCE
-        )
-        if status.provider == "twilio":
-            reason = Suppression.Reason.STOP
+        reason = status.suppress_reason or Suppression.Reason.BOUNCE
         suppression_add(channel=channel, address=status.recipient, reason=reason)
     if delivery is None:
         logger.info("inbox.delivery.unknown", extra={"provider": status.provider})
@@ -877,6 +887,7 @@ def call_log(
             data={"direction": direction, "duration_seconds": duration_seconds, "outcome": outcome},
             idempotency_key=f"inbox:message:{message.pk}",
         )
+    sla_refresh(conversation_id=message.conversation_id)
     return message
 
 
@@ -953,29 +964,33 @@ def webchat_message_receive(*, visitor: Any, text: str, page: str = "") -> Messa
 
 
 def webchat_visitor_identify(*, visitor: Any, email: str, name: str) -> None:
-    """The visitor leaves an email address: the conversation's customer gets it (and is folded
-    into the existing customer with that address, if there is one)."""
+    """The visitor leaves an email address for the reply.
+
+    Anyone can type any address, so it is never taken as proof of identity: if another customer
+    already has it, the visitor keeps their own record, the address is noted as *claimed*, and
+    an agent can merge the two after checking. Otherwise the visitor's record gets the address.
+    """
     try:
         email = journeys_services.normalize_email(email)
     except ValueError as exc:
         raise ApplicationError(str(exc), field="email") from exc
     with transaction.atomic():
-        existing = Customer.objects.filter(email__iexact=email).first()
-        current = visitor.customer
-        if current is None:
-            customer = existing or Customer.objects.create(email=email, name=name or email)
-        elif existing is not None and existing.pk != current.pk:
-            customer = journeys_services.customer_merge(
-                survivor=existing, merged=current, choices={}, actor=None
+        customer = visitor.customer
+        if customer is None:
+            customer = Customer.objects.create(
+                external_id=f"webchat-visitor-{visitor.pk}", name=name or _("Website visitor")
             )
-        else:
-            customer = current
-            customer.email = email
-            if name and (not customer.name or customer.name == _("Website visitor")):
-                customer.name = name
-            customer.save(update_fields=["email", "name", "updated_at"])
-        visitor.customer = customer
-        visitor.save(update_fields=["customer"])
+            visitor.customer = customer
+            visitor.save(update_fields=["customer"])
+        if Customer.objects.filter(email__iexact=email).exclude(pk=customer.pk).exists():
+            customer.attributes = {**(customer.attributes or {}), "claimed_email": email}
+            customer.save(update_fields=["attributes", "updated_at"])
+            logger.info("inbox.webchat.email_claimed", extra={"customer_id": customer.pk})
+            return
+        customer.email = email
+        if name and customer.external_id and customer.external_id.startswith("webchat-visitor-"):
+            customer.name = name
+        customer.save(update_fields=["email", "name", "updated_at"])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -986,7 +1001,9 @@ def stuck_work_requeue(*, older_than: dt.timedelta = dt.timedelta(minutes=5)) ->
     now = timezone.now()
     events = list(
         InboundEvent.objects.filter(
-            processed_at__isnull=True, received_at__lt=now - older_than
+            processed_at__isnull=True,
+            received_at__lt=now - older_than,
+            attempts__lt=MAX_PROCESS_ATTEMPTS,
         ).values_list("pk", flat=True)[:1000]
     )
     deliveries = list(
@@ -1015,15 +1032,21 @@ def stuck_work_requeue(*, older_than: dt.timedelta = dt.timedelta(minutes=5)) ->
 MENTION_RE = re.compile(r"(?<![\w@])@([\w.+-]{2,64})", re.UNICODE)
 
 
-def _mentioned_users(text: str) -> list[Any]:
+def _mentioned_users(text: str, conversation: Conversation) -> list[Any]:
+    """Colleagues named with @firstname or @emailname who can see this conversation."""
     from cxm.accounts.models import User
 
     handles = {h.lower().rstrip(".") for h in MENTION_RE.findall(text)}
     if not handles:
         return []
-    users = User.objects.filter(is_active=True)
+    candidates = User.objects.filter(is_active=True)
+    if conversation.team_id:
+        candidates = candidates.filter(
+            Q(teams=conversation.team_id)
+            | Q(groups__permissions__codename="view_all_conversations")
+        )
     found = []
-    for user in users.only("id", "email", "name", "language"):
+    for user in candidates.distinct().only("id", "email", "name", "language"):
         local = user.email.split("@")[0].lower()
         first = (user.name.split(" ")[0] if user.name else "").lower()
         if local in handles or (first and first in handles):
@@ -1047,7 +1070,7 @@ def note_add(*, conversation: Conversation, author: Any, text: str) -> Message:
             text=text,
             created_at=timezone.now(),
         )
-        for user in _mentioned_users(text):
+        for user in _mentioned_users(text, conversation):
             if user.pk != getattr(author, "pk", None):
                 notification_send(
                     user=user,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from cxm.errors import ApplicationError
@@ -24,12 +25,12 @@ from journeys import selectors as journey_selectors
 from journeys.presenters import timeline_days
 
 VIEW_LABELS = {
-    "mine": _("Mine"),
-    "unassigned": _("Unassigned"),
-    "teams": _("My teams"),
-    "sla": _("SLA at risk"),
-    "all": _("All"),
-    "resolved": _("Resolved"),
+    "mine": gettext_lazy("Mine"),
+    "unassigned": gettext_lazy("Unassigned"),
+    "teams": gettext_lazy("My teams"),
+    "sla": gettext_lazy("SLA at risk"),
+    "all": gettext_lazy("All"),
+    "resolved": gettext_lazy("Resolved"),
 }
 
 
@@ -393,7 +394,7 @@ def conversation_list_rows(request: HttpRequest, view: str) -> HttpResponse:
 @require_POST
 def availability(request: HttpRequest) -> HttpResponse:
     services.availability_set(user=request.user, available=request.POST.get("available") == "1")
-    return redirect(request.POST.get("next") or "inbox:index")
+    return redirect(_safe_next(request))
 
 
 @permission_required("inbox.change_channelaccount", raise_exception=True)
@@ -436,7 +437,7 @@ def bulk_update(request: HttpRequest) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("%(count)d conversations updated.") % {"count": count})
-    return redirect(request.POST.get("next") or "inbox:index")
+    return redirect(_safe_next(request))
 
 
 def _int_or_none(value: str) -> int | None:
@@ -472,3 +473,16 @@ def _reassign(request: HttpRequest, conversation: Conversation) -> None:
             messages.error(request, _("That person cannot work the inbox."))
             return
         services.conversation_assign(conversation=conversation, assignee=assignee, by=request.user)
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """Back where the form was, but only on this site."""
+    from django.urls import reverse
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("inbox:index")

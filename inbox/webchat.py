@@ -60,7 +60,14 @@ def _public(view: Callable[..., HttpResponse], kind: str) -> Callable[..., HttpR
         allowed = origin and origin.rstrip("/").lower() == account.address.rstrip("/").lower()
         if request.method == "OPTIONS":
             response: HttpResponse = HttpResponse(status=204 if allowed else 403)
-        elif is_ratelimited(request, group="webchat-ip", key="ip", rate="120/m", increment=True):
+        elif is_ratelimited(
+            request,
+            group=f"webchat-ip-{request.method}",
+            key="ip",
+            # The widget polls every 3 s; many visitors can share an office's address.
+            rate="1200/m" if request.method == "GET" else "120/m",
+            increment=True,
+        ):
             response = _error("", _("Too many requests. Wait a minute."), status=429)
         else:
             body: dict[str, Any] = {}

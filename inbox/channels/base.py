@@ -91,6 +91,7 @@ class DeliveryStatus:
     recipient: str = ""
     reason: str = ""
     hard: bool = False  # a hard bounce or complaint: suppress the address
+    suppress_reason: str = ""  # an inbox.models.Suppression.Reason value when hard
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -134,6 +134,7 @@ def parse_tracking(event: AnymailTrackingEvent, esp_name: str) -> DeliveryStatus
     if mapped is None or not event.message_id:
         return None
     status, suppress = mapped
+    reasons = {"bounced": "bounce", "complained": "complaint", "unsubscribed": "opt_out"}
     event_id = event.event_id or f"{event.message_id}:{event.event_type}:{event.recipient}"
     return DeliveryStatus(
         provider=esp_name.lower(),
@@ -143,6 +144,7 @@ def parse_tracking(event: AnymailTrackingEvent, esp_name: str) -> DeliveryStatus
         recipient=(event.recipient or "").lower(),
         reason=str(event.description or event.reject_reason or event.event_type)[:500],
         hard=suppress,
+        suppress_reason=reasons.get(str(event.event_type), "") if suppress else "",
     )
 
 

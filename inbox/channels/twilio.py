@@ -100,6 +100,7 @@ def parse_status(params: Mapping[str, str]) -> DeliveryStatus:
         recipient=recipient,
         reason=f"Twilio error {code}" if code else "",
         hard=code in _SUPPRESS,
+        suppress_reason=("stop" if code == "21610" else "bounce") if code in _SUPPRESS else "",
     )
 
 

@@ -99,6 +99,7 @@ def customer_merge(
 def customer_delete(*, customer: Customer, actor: Any) -> None:
     """Erase a customer and everything recorded about them (their right to be forgotten); the
     audit entry keeps only that it happened, by whom, and the number of interactions."""
+    customer_id = customer.pk
     with transaction.atomic():
         count = Interaction.objects.filter(customer=customer).count()
         audit_record(
@@ -109,4 +110,4 @@ def customer_delete(*, customer: Customer, actor: Any) -> None:
             data={"interactions": count},
         )
         customer.delete()
-    logger.info("journeys.customer.deleted", extra={"customer_id": customer.pk})
+    logger.info("journeys.customer.deleted", extra={"customer_id": customer_id})

@@ -12,7 +12,7 @@
     en: ["Your name", "Your email address", "Subject", "Your message", "Send message"],
     nl: ["Je naam", "Je e-mailadres", "Onderwerp", "Je bericht", "Bericht versturen"],
     ro: ["Numele tău", "Adresa ta de e-mail", "Subiect", "Mesajul tău", "Trimite mesajul"],
-    fy: ["Jo namme", "Jo e-mailadres", "Underwerp", "Jo berjocht", "Berjocht ferstjoere"]
+    fy: ["Jo namme", "Jo e-mailadres", "Ûnderwerp", "Jo berjocht", "Berjocht ferstjoere"]
   }[lang] || ["Your name", "Your email address", "Subject", "Your message", "Send message"];
   var fields = [["name", "text", words[0]], ["email", "email", words[1]], ["subject", "text", words[2]], ["message", "textarea", words[3]]];
   Array.prototype.forEach.call(document.querySelectorAll("[data-cxm-form]"), function (root, n) {

@@ -16,7 +16,7 @@
     en: { open: "Chat with us", close: "Close chat", send: "Send", placeholder: "Type your message", email: "Your email, for a reply if you leave", save: "Save", you: "You", title: "Chat" },
     nl: { open: "Chat met ons", close: "Chat sluiten", send: "Versturen", placeholder: "Typ je bericht", email: "Je e-mailadres, voor een antwoord als je weggaat", save: "Opslaan", you: "Jij", title: "Chat" },
     ro: { open: "Scrie-ne", close: "Închide chatul", send: "Trimite", placeholder: "Scrie mesajul tău", email: "E-mailul tău, pentru un răspuns dacă pleci", save: "Salvează", you: "Tu", title: "Chat" },
-    fy: { open: "Chat mei ús", close: "Chat slute", send: "Ferstjoere", placeholder: "Typ dyn berjocht", email: "Dyn e-mailadres, foar in antwurd as do fuortgiest", save: "Bewarje", you: "Do", title: "Chat" }
+    fy: { open: "Chat mei ús", close: "Chat slute", send: "Ferstjoere", placeholder: "Typ jo berjocht", email: "Jo e-mailadres, foar in antwurd as jo fuortgeane", save: "Bewarje", you: "Jo", title: "Chat" }
   }[lang] || null;
   if (!words) { words = { open: "Chat with us", close: "Close chat", send: "Send", placeholder: "Type your message", email: "Your email, for a reply if you leave", save: "Save", you: "You", title: "Chat" }; }
 

@@ -271,3 +271,24 @@ def test_a_malformed_email_webhook_is_a_400_and_stores_nothing(client, accounts,
     )
     assert response.status_code == 400
     assert not InboundEvent.objects.exists()
+
+
+def test_a_poison_event_records_its_error_and_is_not_swept_forever(accounts, captured_jobs):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from inbox import services
+
+    event = InboundEvent.objects.create(
+        provider="twilio", kind="message", provider_id="SMbad", payload={"not": "a message"}
+    )
+    for _ in range(services.MAX_PROCESS_ATTEMPTS):
+        with pytest.raises(TypeError):
+            services.inbound_event_process(event_id=event.pk)
+    event.refresh_from_db()
+    assert event.attempts == services.MAX_PROCESS_ATTEMPTS and event.error.startswith("TypeError")
+    InboundEvent.objects.filter(pk=event.pk).update(
+        received_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    assert services.stuck_work_requeue()["events"] == 0

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from inbox import services
-from inbox.models import ChannelAccount, Conversation, WebchatVisitor
+from inbox.models import ChannelAccount, Conversation
 from journeys.models import Customer
 from journeys.services import customers_upsert
 
@@ -84,23 +84,37 @@ def test_other_origins_get_no_cors_and_bad_input_is_named(client, site):
 
 
 def test_leaving_an_email_makes_the_visitor_a_known_customer(client, site, agent):
-    existing = customers_upsert([{"email": "ann@example.com", "name": "Ann Smit"}])[0].customer
     token = _post(client, site, "session", {}).json()["token"]
     _post(client, site, "messages", {"token": token, "text": "Hello"})
     assert (
         _post(client, site, "contact", {"token": token, "email": "not-an-email"}).status_code == 400
     )
     assert (
-        _post(client, site, "contact", {"token": token, "email": "ANN@example.com"}).status_code
+        _post(
+            client, site, "contact", {"token": token, "email": "NEW@example.com", "name": "Nia"}
+        ).status_code
         == 200
     )
-    visitor = WebchatVisitor.objects.get()
-    assert visitor.customer_id == existing.pk
     conversation = Conversation.objects.get()
-    assert conversation.customer_id == existing.pk  # moved by the merge
-    assert Customer.objects.count() == 1
+    assert conversation.customer.email == "new@example.com" and Customer.objects.count() == 1
     # Now the agent can also answer by email.
     message = services.reply_send(
         conversation=conversation, author=agent, text="We emailed you too.", channel="email"
     )
-    assert message.to_address == "ann@example.com"
+    assert message.to_address == "new@example.com"
+
+
+def test_a_visitor_cannot_claim_someone_elses_customer_record(client, site):
+    existing = customers_upsert([{"email": "ceo@example.com", "name": "The CEO"}])[0].customer
+    token = _post(client, site, "session", {}).json()["token"]
+    _post(client, site, "messages", {"token": token, "text": "Send me the CEO's orders"})
+    assert (
+        _post(client, site, "contact", {"token": token, "email": "ceo@example.com"}).status_code
+        == 200
+    )
+    conversation = Conversation.objects.get()
+    assert conversation.customer_id != existing.pk
+    assert (
+        conversation.customer.attributes["claimed_email"] == "ceo@example.com"
+        and conversation.customer.email == ""
+    )
