@@ -456,3 +456,164 @@ def truncate_customers() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE journeys_customer RESTART IDENTITY CASCADE")
+
+
+def customer_count() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM journeys_customer WHERE external_id LIKE 'CX%%'")
+        return int(cursor.fetchone()[0])
+
+
+def ensure_customers(minimum: int) -> int:
+    """At least ``minimum`` COPY-loaded customers (``CX00000000``…); returns how many there are.
+
+    The list benchmark loads a million; a run of the journeys benchmarks alone loads what they
+    need (the table is emptied first, as the list benchmark does).
+    """
+    from django.db import connection
+
+    have = customer_count()
+    if have >= minimum:
+        return have
+    truncate_customers()
+    copy_customers(minimum)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) journeys_customer")
+    return minimum
+
+
+# ------------------------------------------------------------------------------------------------
+# Journeys: touchpoints that events name by key
+# ------------------------------------------------------------------------------------------------
+TOUCHPOINTS = [  # (key, name, channel)
+    ("web.visit", "Visited the shop", "web"),
+    ("web.search", "Searched the shop", "web"),
+    ("app.opened", "Opened the app", "app"),
+    ("cart.abandoned", "Left a cart", "web"),
+    ("order.placed", "Placed an order", "web"),
+    ("order.paid", "Paid an order", "web"),
+    ("order.shipped", "Order shipped", "email"),
+    ("order.delivered", "Order delivered", "email"),
+    ("order.returned", "Returned an order", "store"),
+    ("support.call", "Called support", "phone"),
+    ("support.chat", "Chatted with support", "whatsapp"),
+    ("review.left", "Left a review", "web"),
+]
+
+
+def bench_touchpoints() -> dict[str, int]:
+    """The benchmark's journey, stage and touchpoints (created once); key → id."""
+    from journeys import services
+    from journeys.models import Journey, Touchpoint
+
+    journey = Journey.objects.filter(name="Benchmark journey").first() or services.journey_save(
+        name="Benchmark journey"
+    )
+    stage = journey.stages.first() or services.stage_save(journey=journey, name="All of it")
+    have = dict(Touchpoint.objects.values_list("key", "id"))
+    for key, name, channel in TOUCHPOINTS:
+        if key not in have:
+            have[key] = services.touchpoint_save(
+                stage=stage, name=name, key=key, channel=channel
+            ).pk
+    return {key: have[key] for key, _n, _c in TOUCHPOINTS}
+
+
+# ------------------------------------------------------------------------------------------------
+# The interaction log: millions of rows with COPY
+# ------------------------------------------------------------------------------------------------
+INTERACTION_COLUMNS = (
+    "customer_id",
+    "touchpoint_id",
+    "channel",
+    "kind",
+    "occurred_at",
+    "summary",
+    "source_type",
+    "source_id",
+    "source_url",
+    "data",
+    "idempotency_key",
+    "created_at",
+)
+# (touchpoint key or None, channel, kind, summary template, data template, weight)
+INTERACTION_KINDS = [
+    ("web.visit", "web", "page.viewed", "Viewed /products/{n}", '{{"path": "/products/{n}"}}', 30),
+    ("web.search", "web", "search.performed", "Searched the shop", "{{}}", 8),
+    ("app.opened", "app", "app.opened", "Opened the app", "{{}}", 12),
+    ("cart.abandoned", "web", "cart.abandoned", "Left a cart of {n} EUR", '{{"total": {n}}}', 4),
+    ("order.placed", "web", "order.placed", "Order A{n} placed", '{{"order": "A{n}"}}', 6),
+    ("order.paid", "web", "order.paid", "Order A{n} paid", '{{"order": "A{n}"}}', 6),
+    ("order.shipped", "email", "order.shipped", "Order A{n} shipped", '{{"order": "A{n}"}}', 5),
+    (
+        "order.delivered",
+        "email",
+        "order.delivered",
+        "Order A{n} delivered",
+        '{{"order": "A{n}"}}',
+        5,
+    ),
+    ("order.returned", "store", "order.returned", "Order A{n} returned", '{{"order": "A{n}"}}', 1),
+    ("support.call", "phone", "call.completed", "Call about order A{n}", "{{}}", 2),
+    ("support.chat", "whatsapp", "message.received", "Asked about delivery", "{{}}", 3),
+    ("review.left", "web", "review.left", "Left a review", '{{"stars": 4}}', 1),
+    (None, "email", "email.opened", "Opened the newsletter", "{{}}", 12),
+    (None, "sms", "sms.delivered", "Delivery text", "{{}}", 5),
+]
+
+
+def interaction_lines(
+    *,
+    total: int,
+    customer_ids: list[int],
+    big_customer: int,
+    big_count: int,
+    touchpoints: dict[str, int],
+    end: dt.datetime,
+    years: float = 3.0,
+    seed: int = 11,
+    chunk: int = 20_000,
+) -> Iterator[str]:
+    """Tab-separated COPY text, ``chunk`` rows at a time, in time order like a real append-only log.
+
+    Row ``r`` happened at ``end - years + r × step``: the log grows with time and one customer's
+    rows are scattered over the whole table, as they are when events of all customers arrive
+    interleaved. Every ``total // big_count``-th row belongs to ``big_customer``; the others to
+    customers drawn at random from ``customer_ids`` (so ~``total / len(customer_ids)`` each).
+    """
+    rng = random.Random(seed)
+    span = int(years * 365 * 86400)
+    start = int(end.timestamp()) - span
+    step = span / total
+    every = max(1, total // big_count)
+    day0 = start - start % 86400
+    days = [
+        (dt.datetime.fromtimestamp(day0 + d * 86400, dt.UTC)).strftime("%Y-%m-%d ")
+        for d in range(span // 86400 + 2)
+    ]
+    hms = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+00" for s in range(86400)]
+    kinds, weights = [], []
+    for key, channel, kind, summary, data, weight in INTERACTION_KINDS:
+        tp = str(touchpoints[key]) if key else r"\N"
+        kinds.append((f"{tp}\t{channel}\t{kind}\t", summary, data))
+        weights.append(weight)
+    for first in range(0, total, chunk):
+        n = min(chunk, total - first)
+        customers = rng.choices(customer_ids, k=n)
+        picked = rng.choices(kinds, weights, k=n)
+        numbers = [rng.randrange(1, 99_999) for _ in range(n)]
+        lines = []
+        for j in range(n):
+            r = first + j
+            customer = big_customer if r % every == 0 and r // every < big_count else customers[j]
+            t = start + int(r * step)
+            stamp = days[(t - day0) // 86400] + hms[t % 86400]
+            head, summary, data = picked[j]
+            number = numbers[j]
+            lines.append(
+                f"{customer}\t{head}{stamp}\t{summary.format(n=number)}\t\t\t\t"
+                f"{data.format(n=number)}\t\\N\t{stamp}\n"
+            )
+        yield "".join(lines)

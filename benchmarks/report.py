@@ -48,7 +48,9 @@ def render(
         "# Performance",
         "",
         "Measured figures for the targets of the platform-foundation issue (CSV import, the customer "
-        "list at a million customers, the API list). Every figure below comes from one run of",
+        "list at a million customers, the API list) and of the journeys issue (interaction "
+        "ingestion through the API behind gunicorn, in batches and one event at a time; a customer's "
+        "timeline in a log of ten million interactions). Every figure below comes from one run of",
         "",
         "```sh",
         f"make bench{(' BENCH_ARGS=' + repr(args)) if args else ''}",
@@ -56,7 +58,9 @@ def render(
         "",
         "which starts a throwaway PostgreSQL and Redis (`tests/harness.py`), migrates, loads the data "
         "and runs `benchmarks/run.py --write` (see `benchmarks/README.md`). Ratios are measured in the "
-        "same run, on the same data, so they hold better than the absolute times.",
+        "same run, on the same data, so they hold better than the absolute times. The ingestion "
+        "figures come from a real server (`gunicorn cxm.wsgi -w 2`) on loopback, with the load "
+        "generator on the same two cores as gunicorn and PostgreSQL.",
         "",
         "**These machines are shared and noisy**: other work (test suites, builds) runs beside the "
         "benchmark, so single figures can be off by tens of percent; medians and p95 over repeated "

@@ -1,10 +1,13 @@
-"""Benchmarks of the platform-foundation targets; `make bench` runs this inside tests/harness.py.
+"""Benchmarks of the platform-foundation and journeys targets; `make bench` runs this inside
+tests/harness.py.
 
     make bench                                   # everything, prints the tables
     make bench BENCH_ARGS=--write                # … and rewrites docs/performance.md
     make bench BENCH_ARGS="--only import --import-rows 20000"
+    make bench BENCH_ARGS="--only timeline --interactions 1000000"
 
-It needs the throwaway PostgreSQL the harness starts: it TRUNCATEs the customer table.
+It needs the throwaway PostgreSQL the harness starts: it TRUNCATEs the customer and interaction
+tables.
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxm.settings")
 
-ALL = ("import", "list", "api", "connections", "import-scale")
+ALL = (
+    "import",
+    "list",
+    "api",
+    "connections",
+    "import-scale",
+    "timeline",
+    "ingest",
+    "ingest-single",
+)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -45,6 +57,45 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--scale-rows", type=int, default=10_000, help="rows imported into the full table (10,000)"
     )
     parser.add_argument("--requests", type=int, default=30, help="timed requests per case (30)")
+    parser.add_argument(
+        "--interactions",
+        type=int,
+        default=10_000_000,
+        help="interactions loaded for the timeline (10,000,000)",
+    )
+    parser.add_argument(
+        "--timeline-rows",
+        type=int,
+        default=10_000,
+        help="interactions of the timeline's customer (10,000)",
+    )
+    parser.add_argument(
+        "--per-customer",
+        type=int,
+        default=100,
+        help="interactions of every other customer of the log (about 100)",
+    )
+    parser.add_argument(
+        "--batches", type=int, default=40, help="batches posted per ingestion run (40)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=1000, help="events per ingestion batch (1,000)"
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        action="append",
+        help="concurrent clients of an ingestion run (repeatable; 1 and 4)",
+    )
+    parser.add_argument(
+        "--load-seconds", type=int, default=15, help="seconds of load per single-event case (15)"
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="connections of the single-event load (16)",
+    )
     parser.add_argument(
         "--note", default="", help="a sentence about this run for docs/performance.md"
     )
@@ -181,12 +232,95 @@ def main(argv: list[str]) -> int:
         scale_slowdown = slowdown
         summary.add(
             f"(No target) import speed with {list_figures['total']:,} customers already in the table",
-            f"{slowdown:.1f}× fewer rows/s than into an empty table",
+            f"rows/s into an empty table ÷ rows/s into the full one: {slowdown:.1f}× (1.0 = no "
+            "slow-down)",
             "see below" if slowdown > 1.5 else "pass",
+        )
+
+    timeline_figures = ingest_figures = single_figures = None
+    if "timeline" in selected:
+        from benchmarks.timeline import INDEX, bench_timeline
+        from benchmarks.timeline import TARGET_MS as TIMELINE_MS
+
+        timeline_sections, timeline_figures = bench_timeline(
+            total=args.interactions,
+            big_count=args.timeline_rows,
+            per_customer=args.per_customer,
+            requests=args.requests,
+        )
+        sections += timeline_sections
+        depths = timeline_figures["depths"]
+        first, later = depths[0], depths[1:]
+        summary.add(
+            f"Timeline of a customer with {timeline_figures['big_rows']:,} interactions in a table "
+            f"of {timeline_figures['rows']:,}: first page under {TIMELINE_MS:.0f} ms median (API)",
+            f"{ms(first.api.median_ms)} (p95 {ms(first.api.p95_ms)}); selector "
+            f"{ms(first.selector.median_ms)}",
+            verdict(first.api.median_ms < TIMELINE_MS),
+        )
+        worst = max(later, key=lambda d: d.api.median_ms) if later else first
+        last = depths[-1]
+        summary.add(
+            "… every later page too, by keyset (API median)",
+            "; ".join(f"{d.label.split(' (')[0]}: {ms(d.api.median_ms)}" for d in later)
+            + f"; slowest p95 {ms(worst.api.p95_ms)}",
+            verdict(all(d.api.median_ms < TIMELINE_MS for d in depths)),
+        )
+        summary.add(
+            f"… each page an index range scan on `{INDEX}`",
+            f"EXPLAIN: `{timeline_figures['index_line'] or 'no scan of ' + INDEX}` bounded by "
+            "the cursor; "
+            f"OFFSET at the last page {ms(last.offset.median_ms)} = "
+            f"{last.offset.median_ms / last.selector.median_ms:.0f}× the keyset selector",
+            verdict(timeline_figures["uses_index"]),
+        )
+
+    if "ingest" in selected:
+        from benchmarks.ingest import TARGET_BATCH_PER_S, bench_batches
+
+        ingest_section, ingest_figures = bench_batches(
+            var_dir,
+            batches=args.batches,
+            size=args.batch_size,
+            time_limit=120.0,
+            concurrencies=tuple(args.clients or (1, 4)),
+        )
+        sections.append(ingest_section)
+        runs = ingest_figures["runs"]
+        best = max(runs, key=lambda r: r.per_s)
+        summary.add(
+            f"Ingestion API on PostgreSQL, batches of {args.batch_size:,} through gunicorn (-w 2): "
+            f"at least {TARGET_BATCH_PER_S:,.0f} interactions/s",
+            "; ".join(
+                f"{r.concurrency} client{'s' if r.concurrency > 1 else ''}: {r.per_s:,.0f}/s "
+                f"(batch median {ms(r.latency.median_ms)}, p95 {ms(r.latency.p95_ms)})"
+                for r in runs
+            ),
+            verdict(best.per_s >= TARGET_BATCH_PER_S and ingest_figures["check"]),
+        )
+
+    if "ingest-single" in selected:
+        from benchmarks.ingest import TARGET_SINGLE_RPS, bench_single
+
+        single_section, single_figures = bench_single(
+            var_dir, seconds=args.load_seconds, connections=args.connections
+        )
+        sections.append(single_section)
+        api_load = single_figures["api"].load
+        insert_load = single_figures["insert"].load
+        summary.add(
+            f"Single-event path, one event per POST through gunicorn (-w 2): at least "
+            f"{TARGET_SINGLE_RPS:,.0f} requests/s",
+            f"{api_load.rps:,.0f} req/s (p50 {ms(api_load.latency_ms.get('50%', 0))}, p99 "
+            f"{ms(api_load.latency_ms.get('99%', 0))}, {api_load.errors} errors) = "
+            f"{api_load.rps / insert_load.rps:.0%} of a bare view doing one INSERT "
+            f"({insert_load.rps:,.0f} req/s)",
+            verdict(api_load.rps >= TARGET_SINGLE_RPS and api_load.errors == 0),
         )
 
     findings = Section(key="findings", title="Slow spots found", columns=[])
     findings.notes += _findings(import_figures, list_figures, scale_slowdown)
+    findings.notes += _journeys_findings(timeline_figures, ingest_figures, single_figures)
     if findings.notes:
         sections.append(findings)
 
@@ -236,13 +370,12 @@ def _findings(
         short = next((c for c in list_figures["cases"] if c.key == "none-short"), None)
         if short and short.page and short.page.median_ms >= TARGET_MS:
             notes.append(
-                f"- **One- and two-letter terms that match few customers scan the table**: "
-                f"`{short.params['q']}` took {ms(short.page.median_ms)} (SQL {ms(short.sql.median_ms)}). "
-                "A trigram index cannot serve a pattern shorter than three characters, so PostgreSQL "
-                f"reads every row looking for 51 matches (plan: {short.plan}); common short terms "
-                "(`an`) are fast only because matches come early. Words under three characters need "
-                "another path (ignore them when a longer word is given, match them as a prefix on an "
-                "indexed column, or ask for three characters)."
+                f"- **One- and two-letter terms that match few customers are slow**: "
+                f"`{short.params['q']}` took {ms(short.page.median_ms)} (SQL {ms(short.sql.median_ms)}; "
+                f"plan: {short.plan}). Terms under three characters are matched as a prefix of "
+                "`lower(name)` or `email` (journeys/selectors.py, `filter_search`), which the "
+                "prefix indexes of migration 0006 (`journeys_customer_name_prefix`, "
+                "`journeys_customer_email_prefix`) should serve; the plan above shows whether they do."
             )
     if scale_slowdown and scale_slowdown > 1.5:
         notes.append(
@@ -256,6 +389,75 @@ def _findings(
             "(lower(email)) FROM journeys_customer`, PostgreSQL 14+) give the planner the real "
             "figure; or look the three identities up in three queries."
         )
+    return notes
+
+
+def _journeys_findings(
+    timeline_figures: dict | None, ingest_figures: dict | None, single_figures: dict | None
+) -> list[str]:
+    """Findings of the journeys benchmarks, each only when this run shows it."""
+    from benchmarks.common import ms
+
+    notes: list[str] = []
+    if single_figures:
+        from benchmarks.ingest import TARGET_SINGLE_RPS
+
+        api, insert = single_figures["api"], single_figures["insert"]
+        profile = single_figures["profile"]
+        if api.load.rps < TARGET_SINGLE_RPS:
+            notes.append(
+                f"- **The single-event path is below {TARGET_SINGLE_RPS:,.0f} requests/s**: "
+                f"{api.load.rps:,.0f} req/s, {api.load.rps / insert.load.rps:.0%} of a view that "
+                f"inserts one row; gunicorn spends {api.cpu_ms:.2f} ms of CPU per request against "
+                f"{insert.cpu_ms:.2f} ms, so the two cores run out. In process one request takes "
+                f"{profile['request']:.2f} ms (token authentication and the permission check "
+                f"{profile['auth']:.2f} ms, `interactions_ingest` {profile['ingest']:.2f} ms) and "
+                f"runs {profile['queries']} queries (listed above)."
+            )
+    if ingest_figures:
+        from benchmarks.ingest import TARGET_BATCH_PER_S
+
+        best = max(ingest_figures["runs"], key=lambda r: r.per_s)
+        profile = ingest_figures["profile"]
+        if best.per_s < TARGET_BATCH_PER_S:
+            notes.append(
+                f"- **Batch ingestion is below {TARGET_BATCH_PER_S:,.0f}/s** (best "
+                f"{best.per_s:,.0f}/s): one batch of 1,000 takes {profile['total_ms']:.0f} ms in "
+                f"`interactions_ingest` alone, of which {profile['sql_ms']:.0f} ms SQL."
+            )
+    if timeline_figures:
+        from benchmarks.timeline import INDEX
+        from benchmarks.timeline import TARGET_MS as TIMELINE_MS
+
+        slow = [d for d in timeline_figures["depths"] if d.api.median_ms >= TIMELINE_MS]
+        if slow:
+            notes.append(
+                "- **Timeline pages over the target**: "
+                + ", ".join(f"{d.label} {ms(d.api.median_ms)}" for d in slow)
+                + "."
+            )
+        indexes = timeline_figures["indexes"]
+        duplicate = next(
+            (
+                (name, mb)
+                for name, (mb, definition) in indexes.items()
+                if definition.endswith("(customer_id)") and name != INDEX
+            ),
+            None,
+        )
+        if duplicate and INDEX in indexes:
+            name, mb = duplicate
+            notes.append(
+                f"- **A redundant index on the interaction log**: `{name}` ({mb:,.0f} MB at "
+                f"{timeline_figures['rows']:,} rows) is Django's default index for "
+                "`Interaction.customer`; `journeys_int_timeline_idx` "
+                f"({indexes[INDEX][0]:,.0f} MB) starts with `customer_id` and serves the same "
+                "lookups (the timeline, `customer_id = …` filters, the cascade when a customer is "
+                "deleted, merges), yet every ingested interaction also inserts into this one. "
+                "`ForeignKey(Customer, …, db_index=False)` on `Interaction.customer` (journeys/"
+                "models.py) and a migration that drops the index save the space and that write; "
+                "no figure above needs it (only the `OFFSET` comparison's plan picks it)."
+            )
     return notes
 
 
