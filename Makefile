@@ -61,6 +61,7 @@ lint: install
 	$(VENV)/bin/mypy cxm journeys inbox surveys metrics
 
 bench: install system-test-deps
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || echo "wrk not installed: the benchmarks fall back to a Python load generator"
 	$(PY) tests/harness.py --run $(PY) benchmarks/run.py $(BENCH_ARGS)
 
 messages: install
