@@ -103,3 +103,11 @@ def test_admins_manage_channels_and_agents_cannot(client, admin_user):
     assert "Shop SMS" in client.get(reverse("inbox:channel-list")).content.decode()
     client.force_login(make_user(Role.AGENT))
     assert client.get(reverse("inbox:channel-list")).status_code == 403
+
+
+def test_the_channels_page_has_one_routing_table_and_a_short_title(client, admin_user):
+    client.force_login(admin_user)
+    html = client.get(reverse("inbox:channel-list")).content.decode()
+    assert html.count("<h2>Routing</h2>") == 1
+    title = html.split("<title>")[1].split("</title>")[0]
+    assert title.strip() == "Channels · cxm"
