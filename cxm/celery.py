@@ -31,6 +31,10 @@ app.conf.beat_schedule = {
     },
     "inbox-sweep": {"task": "inbox.sweep", "schedule": 300.0},
     "inbox-wake-snoozed": {"task": "inbox.wake_snoozed", "schedule": 60.0},
+    "inbox-purge-payloads": {
+        "task": "inbox.purge_payloads",
+        "schedule": crontab(hour=4, minute=23),
+    },
     "journeys-customer-import-sweep": {"task": "journeys.customer_import_sweep", "schedule": 300.0},
     "journeys-purge-old-import-files": {
         "task": "journeys.purge_old_import_files",

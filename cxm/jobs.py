@@ -23,6 +23,7 @@ class Job(enum.StrEnum):
     INBOX_INBOUND_PROCESS = "inbox.inbound.process"
     INBOX_DELIVERY_SEND = "inbox.outbound.send"
     INBOX_SWEEP = "inbox.sweep"
+    INBOX_PURGE_PAYLOADS = "inbox.purge_payloads"
     INBOX_MEDIA_FETCH = "inbox.inbound.media_fetch"
     INBOX_WAKE_SNOOZED = "inbox.wake_snoozed"
     CUSTOMER_IMPORT_SWEEP = "journeys.customer_import_sweep"

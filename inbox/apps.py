@@ -15,6 +15,7 @@ class InboxConfig(AppConfig):
 
         receivers.connect()
         receivers.connect_merges()
+        receivers.connect_file_cleanup()
         connect_grants(self, GRANTS)
         register_source("inbox.conversation", conversation_link)
 

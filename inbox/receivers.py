@@ -41,3 +41,20 @@ def connect_merges() -> None:
     from journeys.signals import customers_merging
 
     customers_merging.connect(_move_to_survivor, weak=False, dispatch_uid="inbox-customer-merge")
+
+
+def _delete_attachment_file(sender: object, instance: object, **kwargs: object) -> None:
+    """An attachment row gone (its conversation or customer erased): its file goes too."""
+    file = getattr(instance, "file", None)
+    if file:
+        file.delete(save=False)
+
+
+def connect_file_cleanup() -> None:
+    from django.db.models.signals import post_delete
+
+    from inbox.models import Attachment
+
+    post_delete.connect(
+        _delete_attachment_file, sender=Attachment, weak=False, dispatch_uid="inbox-attachment-file"
+    )

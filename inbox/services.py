@@ -1341,3 +1341,12 @@ def media_fetch(*, message_id: int) -> int:
         message.data = {**message.data, "media_fetched": sorted(done | set(fetched))}
         message.save(update_fields=["data"])
     return len(fetched)
+
+
+def inbound_payloads_purge(*, older_than: dt.timedelta = dt.timedelta(days=30)) -> int:
+    """Processed notifications keep their provider id (for once-only intake) but not the message
+    they carried: after 30 days the payload is emptied, so erased customers do not linger here."""
+    cutoff = timezone.now() - older_than
+    return (
+        InboundEvent.objects.filter(processed_at__lt=cutoff).exclude(payload={}).update(payload={})
+    )

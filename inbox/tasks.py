@@ -26,6 +26,11 @@ def media_fetch(*, message_id: int) -> None:
     services.media_fetch(message_id=message_id)
 
 
+@shared_task(name=Job.INBOX_PURGE_PAYLOADS.value)
+def purge_payloads() -> None:
+    services.inbound_payloads_purge()
+
+
 @shared_task(name=Job.INBOX_SWEEP.value)
 def sweep() -> None:
     services.stuck_work_requeue()

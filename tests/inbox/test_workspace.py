@@ -289,3 +289,43 @@ def test_bulk_actions_touch_only_visible_conversations(client, care_agent, conve
         conversation.labels.values_list("name", flat=True)
     ) == ["urgent"]
     assert other.status == "open" and not other.labels.exists()
+
+
+def test_erasing_a_customer_removes_attachment_files_and_old_payloads_are_emptied(
+    conversation, admin_user
+):
+    import datetime as dt
+
+    from django.core.files.base import ContentFile
+
+    from inbox import services
+    from inbox.models import Attachment, InboundEvent
+    from journeys.services import customer_delete
+
+    message = Message.objects.create(
+        conversation=conversation,
+        direction="in",
+        channel="email",
+        text="x",
+        created_at=timezone.now(),
+    )
+    attachment = Attachment(
+        message=message, filename="a.pdf", content_type="application/pdf", size=3
+    )
+    attachment.file.save("x", ContentFile(b"pdf"), save=False)
+    attachment.save()
+    storage, name = attachment.file.storage, attachment.file.name
+    assert storage.exists(name)
+    customer_delete(customer=conversation.customer, actor=admin_user)
+    assert not storage.exists(name)
+
+    event = InboundEvent.objects.create(
+        provider="t",
+        kind="message",
+        provider_id="old",
+        payload={"text": "secret"},
+        processed_at=timezone.now() - dt.timedelta(days=40),
+    )
+    assert services.inbound_payloads_purge() == 1
+    event.refresh_from_db()
+    assert event.payload == {} and event.provider_id == "old"
