@@ -34,7 +34,8 @@ class TouchpointChannel(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-CUSTOMER_LANGUAGES = global_settings.LANGUAGES
+# Django marks these names for translation (gettext_noop) and ships them in its catalogues.
+CUSTOMER_LANGUAGES = [(code, _(name)) for code, name in global_settings.LANGUAGES]
 
 
 class Customer(models.Model):
