@@ -8,6 +8,7 @@ and makes ``SECRET_KEY``, ``DATABASE_URL`` and ``REDIS_URL`` mandatory.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -306,6 +307,15 @@ ANYMAIL = {
     }.items()
     if value
 }
+# Any other Anymail setting, for any ESP Anymail supports: ANYMAIL_<NAME> becomes ANYMAIL["<NAME>"]
+# (e.g. ANYMAIL_SENDGRID_API_KEY, ANYMAIL_BREVO_API_KEY, ANYMAIL_AMAZON_SES_CLIENT_PARAMS).
+ANYMAIL.update(
+    {
+        key.removeprefix("ANYMAIL_"): value
+        for key, value in os.environ.items()
+        if key.startswith("ANYMAIL_") and value
+    }
+)
 
 if PRODUCTION and INBOX_EMAIL_BACKEND.startswith("anymail.") and not ANYMAIL.get("WEBHOOK_SECRET"):
     raise ImproperlyConfigured(

@@ -135,3 +135,22 @@ def test_log_lines_carry_the_ids_given_in_extra():
     record.conversation_id = 3
     line = KeyValueFormatter("%(name)s %(message)s").format(record)
     assert line == "inbox inbox.message.received conversation_id=3 message_id=7"
+
+
+def test_any_anymail_setting_comes_from_the_environment():
+    env = {**os.environ, "ANYMAIL_SENDGRID_API_KEY": "sg-key", "ANYMAIL_WEBHOOK_SECRET": "a:b"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings; print(settings.ANYMAIL['SENDGRID_API_KEY'], settings.ANYMAIL['WEBHOOK_SECRET'])",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.strip().endswith("sg-key a:b"), result.stderr
