@@ -77,11 +77,14 @@ def gunicorn(
     settings: str = "cxm.settings",
     probe: str = "/healthz",
     app: str = "cxm.wsgi",
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
-    """``gunicorn <app> -w <workers>`` on a free port; stopped (SIGTERM, then SIGKILL) after."""
-    port = free_port()
+    """``gunicorn <app> -w <workers>`` on ``port`` (a free one by default) with ``env`` added to
+    the environment; stopped (SIGTERM, then SIGKILL) after."""
+    port = port or free_port()
     log = log_dir / f"gunicorn-{name}.log"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings}
+    env = {**os.environ, **(env or {}), "DJANGO_SETTINGS_MODULE": settings}
     cmd = [
         str(GUNICORN),
         app,
