@@ -21,6 +21,7 @@ class Job(enum.StrEnum):
     CORE_PURGE_IDEMPOTENCY_RECORDS = "core.purge_idempotency_records"
     CORE_NOTIFICATION_EMAIL = "core.notification_email"
     INBOX_INBOUND_PROCESS = "inbox.inbound.process"
+    INBOX_INBOUND_DRAIN = "inbox.inbound.drain"
     INBOX_DELIVERY_SEND = "inbox.outbound.send"
     INBOX_SWEEP = "inbox.sweep"
     INBOX_PURGE_PAYLOADS = "inbox.purge_payloads"

@@ -36,6 +36,11 @@ def sweep() -> None:
     services.stuck_work_requeue()
 
 
+@shared_task(name=Job.INBOX_INBOUND_DRAIN.value)
+def inbound_drain() -> None:
+    services.inbound_events_drain()
+
+
 @shared_task(name=Job.INBOX_DELIVERY_SEND.value)
 def delivery_send(*, delivery_id: int) -> None:
     services.delivery_send(delivery_id=delivery_id)
