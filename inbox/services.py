@@ -244,7 +244,8 @@ def _customer_for(inbound: InboundMessage) -> Customer:
     if result.customer is not None:
         return result.customer
     # An address we cannot normalise (a short code, a malformed From): a customer without identity
-    # would break the "has identity" rule, so keep the raw address as an attribute of a placeholder.
+    # would break the "has identity" rule, so keep the raw address as an attribute of a record
+    # named after it.
     customer = Customer.objects.filter(attributes__raw_address=inbound.from_address).first()
     if customer is None:
         customer = Customer.objects.create(
