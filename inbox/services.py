@@ -759,6 +759,10 @@ def conversation_assign(*, conversation: Conversation, assignee: Any, by: Any) -
     """Give the conversation to ``assignee`` (or nobody); they are told when someone else did it."""
     from cxm.core.services import notification_send
 
+    if assignee is not None and not (
+        assignee.is_active and assignee.has_perm("inbox.view_conversation")
+    ):
+        raise ApplicationError(_("That person cannot work the inbox."), field="assignee")
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update(of=("self",)).get(pk=conversation.pk)
         if conversation.assignee_id == getattr(assignee, "pk", None):

@@ -466,13 +466,13 @@ def _reassign(request: HttpRequest, conversation: Conversation) -> None:
         )
     if "assignee" in request.POST:
         assignee_id = _int_or_none(request.POST.get("assignee", ""))
-        assignee = (
-            User.objects.filter(pk=assignee_id, is_active=True).first() if assignee_id else None
-        )
-        if assignee is not None and not assignee.has_perm("inbox.view_conversation"):
-            messages.error(request, _("That person cannot work the inbox."))
-            return
-        services.conversation_assign(conversation=conversation, assignee=assignee, by=request.user)
+        assignee = User.objects.filter(pk=assignee_id).first() if assignee_id else None
+        try:
+            services.conversation_assign(
+                conversation=conversation, assignee=assignee, by=request.user
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
 
 
 def _safe_next(request: HttpRequest) -> str:

@@ -151,3 +151,14 @@ def test_lists_filter_by_status_priority_team_assignee_and_label(client, setup):
     assert ids(status="open") == [conversation.pk] and ids(status="pending") == []
     assert ids(team=str(conversation.team_id)) == [conversation.pk]
     assert ids(assignee=str(otto.pk)) == []
+
+
+def test_only_people_who_work_the_inbox_can_be_assigned(setup):
+    from cxm.errors import ApplicationError
+
+    cora, _otto, conversation = setup
+    outsider = make_user(None, "norole@example.com")
+    with pytest.raises(ApplicationError, match="cannot work the inbox"):
+        services.conversation_assign(conversation=conversation, assignee=outsider, by=cora)
+    conversation.refresh_from_db()
+    assert conversation.assignee is None
