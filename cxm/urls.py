@@ -23,6 +23,7 @@ urlpatterns = [
     path("accounts/", include("cxm.accounts.urls")),
     path("", include("journeys.urls")),
     path("inbox/", include("inbox.urls")),
+    path("", include("surveys.urls")),
     path("chat/", include("inbox.webchat_urls")),
     path("contact/<str:site_key>/", webform.contact_page, name="contact"),
     path("contact/<str:site_key>/submit/", webform.contact_submit, name="contact-submit"),

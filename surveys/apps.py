@@ -1,8 +1,24 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SurveysConfig(AppConfig):
-    """Built in its own issue; installed now so migrations and layering are in place."""
-
     name = "surveys"
+    verbose_name = _("Surveys")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from cxm.accounts.roles import connect_grants
+        from journeys.presenters import register_source
+        from surveys import receivers
+        from surveys.grants import GRANTS
+
+        receivers.connect_merges()
+        connect_grants(self, GRANTS)
+        register_source("surveys.response", response_link)
+
+
+def response_link(pk: str) -> str:
+    from django.urls import reverse
+
+    return reverse("surveys:response-detail", args=[int(pk)])

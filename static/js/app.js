@@ -169,3 +169,19 @@
     if (actions[event.key]) { event.preventDefault(); actions[event.key](); }
   });
 })();
+
+// Survey builder: switch the live preview between phone and desktop width.
+(function () {
+  "use strict";
+  var frame = document.querySelector("[data-preview-frame]");
+  if (!frame) { return; }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-preview-size]");
+    if (!button) { return; }
+    var phone = button.dataset.previewSize === "phone";
+    frame.classList.toggle("preview-phone", phone);
+    document.querySelectorAll("[data-preview-size]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b === button));
+    });
+  });
+})();

@@ -1,0 +1,258 @@
+"""Builder forms: raw fields only; ``surveys.services`` judges the values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from journeys.models import Touchpoint
+from surveys.models import SURVEY_LANGUAGES, Question, Survey
+from surveys.services.builder import SCALES
+
+TEMPLATE_HELP = {
+    Survey.Kind.NPS: _("0–10 likelihood to recommend, with a “why?” for each group"),
+    Survey.Kind.CSAT: _("1–5 satisfaction with a reason"),
+    Survey.Kind.CES: _("1–7 agreement that it was easy, with what to make easier"),
+    Survey.Kind.VISIT_INTENT: _("the main reason for the visit, and whether they got it"),
+    Survey.Kind.BLANK: _("start with no questions"),
+}
+
+
+class SurveyCreateForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    kind = forms.ChoiceField(
+        label=_("Template"),
+        choices=[(k, f"{label} — {TEMPLATE_HELP[k]}") for k, label in Survey.Kind.choices],
+        widget=forms.RadioSelect,
+        initial=Survey.Kind.NPS,
+    )
+    default_language = forms.ChoiceField(
+        label=_("Default language"), choices=SURVEY_LANGUAGES, initial="en"
+    )
+    languages = forms.MultipleChoiceField(
+        label=_("Also offered in"),
+        choices=SURVEY_LANGUAGES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
+class SurveySettingsForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    touchpoint = forms.ModelChoiceField(
+        label=_("Touchpoint measured"),
+        queryset=Touchpoint.objects.filter(archived_at__isnull=True).select_related(
+            "stage__journey"
+        ),
+        required=False,
+        help_text=_("What this survey measures, for the journey map and dashboards."),
+    )
+    default_language = forms.ChoiceField(label=_("Default language"), choices=SURVEY_LANGUAGES)
+    languages = forms.MultipleChoiceField(
+        label=_("Languages"),
+        choices=SURVEY_LANGUAGES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    display = forms.ChoiceField(
+        label=_("Display"), choices=Survey.Display.choices, widget=forms.RadioSelect
+    )
+    public_enabled = forms.BooleanField(
+        label=_("Anonymous public link (anyone with the link can answer)"), required=False
+    )
+    one_response_per_browser = forms.BooleanField(
+        label=_("One response per browser on the public link"), required=False
+    )
+    expires_at = forms.DateTimeField(
+        label=_("Closes at"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )
+    accent_color = forms.CharField(
+        label=_("Accent colour"),
+        max_length=7,
+        widget=forms.TextInput(attrs={"type": "color"}),
+        help_text=_("Buttons and highlights; white text must stay readable on it."),
+    )
+    logo = forms.FileField(
+        label=_("Logo"),
+        required=False,
+        help_text=_("PNG, JPEG or WebP, at most 512 KB."),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+    remove_logo = forms.BooleanField(label=_("Remove the logo"), required=False)
+    link_positive = forms.URLField(
+        label=_("Thank-you link for promoters / satisfied"),
+        required=False,
+        help_text=_("For example your page on a public review site."),
+        assume_scheme="https",
+    )
+    link_neutral = forms.URLField(
+        label=_("Thank-you link for passives / neutral"), required=False, assume_scheme="https"
+    )
+    link_negative = forms.URLField(
+        label=_("Thank-you link for detractors / dissatisfied"),
+        required=False,
+        assume_scheme="https",
+    )
+
+    @classmethod
+    def for_survey(cls, survey: Survey, data: Any = None, files: Any = None) -> SurveySettingsForm:
+        initial = {
+            "name": survey.name,
+            "touchpoint": survey.touchpoint,
+            "default_language": survey.default_language,
+            "languages": survey.languages,
+            "display": survey.display,
+            "public_enabled": survey.public_enabled,
+            "one_response_per_browser": survey.one_response_per_browser,
+            "expires_at": survey.expires_at,
+            "accent_color": survey.accent_color,
+            **{f"link_{band}": url for band, url in survey.thank_you_links.items()},
+        }
+        return cls(data, files, initial=initial)
+
+    def service_values(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["thank_you_links"] = {
+            band: data.pop(f"link_{band}") or "" for band in ("positive", "neutral", "negative")
+        }
+        return data
+
+
+class SurveyTextsForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=120, required=False)
+    intro = forms.CharField(
+        label=_("Introduction"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    thank_you = forms.CharField(
+        label=_("Thank-you message"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    review_label = forms.CharField(label=_("Thank-you link text"), max_length=120, required=False)
+
+
+SCALE_CHOICES = sorted(
+    {(f"{lo}-{hi}", f"{lo}–{hi}") for scales in SCALES.values() for lo, hi in scales},
+    key=lambda pair: (int(pair[0].split("-")[0]), int(pair[0].split("-")[1])),
+)
+
+
+class QuestionForm(forms.Form):
+    """Structure and the texts of one language. ``condition_question`` offers earlier questions."""
+
+    text = forms.CharField(label=_("Question"), max_length=500, required=False)
+    help = forms.CharField(label=_("Help text"), max_length=500, required=False)
+    type = forms.ChoiceField(label=_("Type"), choices=Question.Type.choices)
+    key = forms.CharField(
+        label=_("Key"),
+        max_length=40,
+        help_text=_("A short name for exports and conditions, like “reason”."),
+    )
+    required = forms.BooleanField(label=_("Required"), required=False)
+    scale = forms.ChoiceField(
+        label=_("Scale"),
+        choices=SCALE_CHOICES,
+        required=False,
+        help_text=_("Rating: 1–5, 1–7 or 1–10. Effort: 1–5 or 1–7. NPS is always 0–10."),
+    )
+    low_label = forms.CharField(label=_("Label of the low end"), max_length=120, required=False)
+    high_label = forms.CharField(label=_("Label of the high end"), max_length=120, required=False)
+    good_end = forms.ChoiceField(
+        label=_("Which end is good (effort questions)"),
+        choices=Question.GoodEnd.choices,
+        required=False,
+    )
+    metric = forms.ChoiceField(label=_("Measures"), choices=Question.Metric.choices, required=False)
+    choices = forms.CharField(
+        label=_("Choices, one per line"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    other_label = forms.CharField(label=_("Label of “other”"), max_length=120, required=False)
+    condition_question = forms.ChoiceField(
+        label=_("Show only when the answer to"), choices=[], required=False
+    )
+    condition_min = forms.IntegerField(label=_("is at least"), required=False)
+    condition_max = forms.IntegerField(label=_("and at most"), required=False)
+    condition_values = forms.CharField(
+        label=_("or is one of (keys, comma-separated)"),
+        max_length=500,
+        required=False,
+        help_text=_("For choice questions: the choice keys; for yes/no: yes or no."),
+    )
+
+    def __init__(self, *args: Any, earlier: list[Question], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["condition_question"].choices = [("", _("(always show)"))] + [
+            (q.key, q.key) for q in earlier if q.is_scored or q.is_choice or q.type == "yes_no"
+        ]
+
+    @classmethod
+    def for_question(
+        cls, question: Question, language: str, earlier: list[Question], data: Any = None
+    ) -> QuestionForm:
+        texts = question.texts.get(language) or {}
+        condition = question.condition or {}
+        labels = [(c.get("labels") or {}).get(language, "") for c in question.choices]
+        initial = {
+            **texts,
+            "type": question.type,
+            "key": question.key,
+            "required": question.required,
+            "scale": f"{question.scale_min}-{question.scale_max}" if question.is_scored else "",
+            "good_end": question.good_end,
+            "metric": question.metric,
+            "choices": "\n".join(labels) if any(labels) else "",
+            "condition_question": condition.get("question", ""),
+            "condition_min": condition.get("min"),
+            "condition_max": condition.get("max"),
+            "condition_values": ", ".join(condition.get("values", [])),
+        }
+        return cls(data, initial=initial, earlier=earlier)
+
+    def service_values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        scale = None
+        if data.get("scale"):
+            low, high = data["scale"].split("-")
+            scale = (int(low), int(high))
+        condition: dict[str, Any] = {}
+        if data.get("condition_question"):
+            condition = {"question": data["condition_question"]}
+            values = [v.strip() for v in (data.get("condition_values") or "").split(",")]
+            if any(values):
+                condition["values"] = [v for v in values if v]
+            else:
+                condition["min"] = data.get("condition_min")
+                condition["max"] = data.get("condition_max")
+        return {
+            "key": data["key"],
+            "type": data["type"],
+            "required": data["required"],
+            "metric": data.get("metric") or "",
+            "scale": scale,
+            "good_end": data.get("good_end") or Question.GoodEnd.HIGH,
+            "texts": {
+                k: data.get(k) or ""
+                for k in ("text", "help", "low_label", "high_label", "other_label")
+            },
+            "choice_labels": (data.get("choices") or "").splitlines(),
+            "condition": condition,
+        }
+
+
+class InvitationForm(forms.Form):
+    customer = forms.CharField(
+        label=_("Customer"),
+        max_length=254,
+        help_text=_("Email address, phone number or external id."),
+    )

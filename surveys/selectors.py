@@ -1,0 +1,232 @@
+"""Reads of the surveys app: lists, filters, and the CSV export, which walks responses in keyset
+chunks so memory stays flat however many there are."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from journeys.models import Customer
+from surveys.models import Answer, Band, Question, Response, Survey, SurveyChannel
+
+EXPORT_CHUNK = 2000
+PAGE_SIZE = 50
+
+
+def survey_list(*, status: str = "") -> QuerySet[Survey]:
+    surveys = Survey.objects.select_related("touchpoint").annotate(
+        completed=Count("responses", filter=Q(responses__completed_at__isnull=False))
+    )
+    if status in Survey.Status.values:
+        surveys = surveys.filter(status=status)
+    return surveys.order_by("-id")
+
+
+@dataclass(frozen=True)
+class ResponseFilters:
+    since: dt.date | None = None
+    until: dt.date | None = None
+    band: str = ""
+    language: str = ""
+    channel: str = ""
+    state: str = ""  # "complete" or "partial"
+    customer_id: int | None = None
+
+    @classmethod
+    def parse(
+        cls, data: Any, survey: Survey | None = None
+    ) -> tuple[ResponseFilters, dict[str, str]]:
+        """Filters from query parameters, and a message per parameter that made no sense (the
+        filter is then left out, never guessed)."""
+        errors: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        from django.utils.translation import gettext as _
+
+        for name in ("since", "until"):
+            raw = (data.get(name) or "").strip()
+            if raw:
+                try:
+                    values[name] = dt.date.fromisoformat(raw)
+                except ValueError:
+                    errors[name] = _("Enter a date as YYYY-MM-DD.")
+        if values.get("since") and values.get("until") and values["since"] > values["until"]:
+            errors["until"] = _("The end date is before the start date.")
+            values.pop("until")
+        checks = {
+            "band": Band.values,
+            "channel": SurveyChannel.values,
+            "state": ["complete", "partial"],
+            "language": survey.languages
+            if survey
+            else [c for c, _n in Survey._meta.get_field("default_language").choices],  # type: ignore[union-attr]
+        }
+        for name, allowed in checks.items():
+            raw = (data.get(name) or "").strip()
+            if raw and raw not in allowed:
+                errors[name] = _("Unknown value “%(value)s”.") % {"value": raw[:50]}
+            elif raw:
+                values[name] = raw
+        raw_customer = (data.get("customer") or "").strip()
+        if raw_customer:
+            if raw_customer.isdigit():
+                values["customer_id"] = int(raw_customer)
+            else:
+                errors["customer"] = _("Unknown value “%(value)s”.") % {"value": raw_customer[:50]}
+        return cls(**values), errors
+
+    def apply(self, responses: QuerySet[Response]) -> QuerySet[Response]:
+        tz = timezone.get_current_timezone()
+        if self.since:
+            responses = responses.filter(
+                started_at__gte=dt.datetime.combine(self.since, dt.time.min, tzinfo=tz)
+            )
+        if self.until:
+            end = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+            responses = responses.filter(started_at__lt=end)
+        if self.band:
+            responses = responses.filter(band=self.band)
+        if self.language:
+            responses = responses.filter(language=self.language)
+        if self.channel:
+            responses = responses.filter(channel=self.channel)
+        if self.state == "complete":
+            responses = responses.filter(completed_at__isnull=False)
+        elif self.state == "partial":
+            responses = responses.filter(completed_at__isnull=True)
+        if self.customer_id:
+            responses = responses.filter(customer_id=self.customer_id)
+        return responses
+
+
+def response_page(
+    *, survey: Survey, filters: ResponseFilters, before: int | None = None
+) -> tuple[list[Response], int | None]:
+    """One page of responses, newest first, and the id to continue before (keyset paging)."""
+    responses = filters.apply(
+        Response.objects.filter(survey=survey).select_related("customer", "touchpoint")
+    )
+    if before:
+        responses = responses.filter(pk__lt=before)
+    page = list(responses.order_by("-id")[: PAGE_SIZE + 1])
+    more = len(page) > PAGE_SIZE
+    page = page[:PAGE_SIZE]
+    _attach_comments(page, survey)
+    return page, page[-1].pk if more and page else None
+
+
+def _attach_comments(page: list[Response], survey: Survey) -> None:
+    text_questions = [q.pk for q in survey.questions.all() if q.is_text]
+    comments: dict[int, str] = {}
+    if text_questions and page:
+        for response_id, text in (
+            Answer.objects.filter(
+                response_id__in=[r.pk for r in page], question_id__in=text_questions
+            )
+            .exclude(text="")
+            .order_by("question__position")
+            .values_list("response_id", "text")
+        ):
+            comments.setdefault(response_id, text)
+    for response in page:
+        response.comment = comments.get(response.pk, "")  # type: ignore[attr-defined]
+
+
+def response_detail(*, response_id: int) -> tuple[Response, list[tuple[Question, Answer | None]]]:
+    response = Response.objects.select_related("survey", "customer", "touchpoint").get(
+        pk=response_id
+    )
+    answers = {a.question_id: a for a in response.answers.all()}
+    rows = [(q, answers.get(q.pk)) for q in response.survey.questions.all()]
+    return response, rows
+
+
+def answer_display(question: Question, answer: Answer | None, language: str) -> str:
+    if answer is None:
+        return ""
+    if question.is_scored:
+        return "" if answer.number is None else str(answer.number)
+    if question.is_text:
+        return answer.text
+    if question.type == Question.Type.YES_NO:
+        return ", ".join(answer.choices)
+    labels = {
+        c["key"]: question.choice_label(c, language, question.survey.default_language)
+        for c in question.choices
+    }
+    shown = [labels.get(key, key) for key in answer.choices if key != "other"]
+    if "other" in answer.choices:
+        shown.append(answer.text)
+    return "; ".join(shown)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def responses_csv(*, survey: Survey, filters: ResponseFilters) -> Iterator[str]:
+    """The responses as CSV lines, one column per question, fetched in keyset chunks."""
+    writer = csv.writer(_Echo())
+    questions = list(survey.questions.all())
+    for question in questions:
+        question.survey = survey  # no query per answer_display
+    header = [
+        "response_id", "started_at", "completed_at", "language", "channel", "survey_version",
+        "customer_id", "customer_email", "touchpoint", "score", "band",
+        *[q.key for q in questions],
+    ]  # fmt: skip
+    yield writer.writerow(header)
+    base = filters.apply(Response.objects.filter(survey=survey)).order_by("-id")
+    last: int | None = None
+    while True:
+        chunk_qs = base if last is None else base.filter(pk__lt=last)
+        chunk = list(
+            chunk_qs.values_list(
+                "id", "started_at", "completed_at", "language", "channel", "survey_version",
+                "customer_id", "customer__email", "touchpoint__name", "score", "band",
+            )[:EXPORT_CHUNK]
+        )  # fmt: skip
+        if not chunk:
+            return
+        last = chunk[-1][0]
+        answers: dict[int, dict[int, Answer]] = {}
+        for answer in Answer.objects.filter(response_id__in=[row[0] for row in chunk]).only(
+            "response_id", "question_id", "number", "choices", "text"
+        ):
+            answers.setdefault(answer.response_id, {})[answer.question_id] = answer
+        lines = []
+        for row in chunk:
+            given = answers.get(row[0], {})
+            cells = [
+                *row[:1],
+                row[1].isoformat(),
+                row[2].isoformat() if row[2] else "",
+                *row[3:],
+                *[answer_display(q, given.get(q.pk), survey.default_language) for q in questions],
+            ]
+            lines.append(writer.writerow([_cell(c) for c in cells]))
+        yield "".join(lines)
+
+
+def customer_find(*, value: str) -> Customer | None:
+    """The customer with this email address (any case), E.164 phone or external id."""
+    value = value.strip()
+    if not value:
+        return None
+    if "@" in value:
+        return Customer.objects.filter(email__iexact=value).first()
+    return Customer.objects.filter(Q(phone=value) | Q(external_id=value)).first()

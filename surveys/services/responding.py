@@ -1,0 +1,257 @@
+"""Responding: invitations, starting a response, saving each answer as it is given, and completing
+the response exactly once (a conditional UPDATE the database arbitrates)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cxm.errors import ApplicationError
+from journeys.models import Customer, Touchpoint
+from journeys.services import interaction_record
+from surveys.answers import AnswerValue
+from surveys.models import Answer, Invitation, Question, Response, Survey, SurveyChannel
+from surveys.scoring import band_for, visible_questions
+from surveys.services.builder import new_token
+from surveys.signals import response_submitted
+
+logger = logging.getLogger(__name__)
+
+# The timeline speaks in touchpoint channels; links and API answers happen on the web.
+TIMELINE_CHANNEL = {
+    SurveyChannel.EMAIL: "email",
+    SurveyChannel.SMS: "sms",
+    SurveyChannel.WHATSAPP: "whatsapp",
+}
+
+
+def survey_is_open(survey: Survey, invitation: Invitation | None = None) -> bool:
+    now = timezone.now()
+    if survey.status != Survey.Status.ACTIVE:
+        return False
+    if survey.expires_at and survey.expires_at <= now:
+        return False
+    return not (invitation and invitation.expires_at and invitation.expires_at <= now)
+
+
+def language_for(survey: Survey, *, wanted: list[str], customer: Customer | None = None) -> str:
+    """The first of ``wanted`` (an explicit choice, the invitation's language, the browser's) the
+    survey is offered in, then the customer's language, then the survey's default."""
+    candidates = [*wanted, customer.language if customer else ""]
+    for code in candidates:
+        base = (code or "").split("-")[0].lower()
+        if base in survey.languages:
+            return base
+    return survey.default_language
+
+
+def invitation_create(
+    *,
+    survey: Survey,
+    customer: Customer,
+    channel: str = SurveyChannel.LINK,
+    touchpoint: Touchpoint | None = None,
+    language: str = "",
+    expires_at: Any = None,
+) -> Invitation:
+    """A personal link for one customer; the token is 128 random bits."""
+    if survey.status == Survey.Status.CLOSED:
+        raise ApplicationError(_("This survey is closed."), field="survey")
+    if language and language not in survey.languages:
+        raise ApplicationError(_("This survey is not offered in that language."), field="language")
+    return Invitation.objects.create(
+        survey=survey,
+        customer=customer,
+        token=new_token(),
+        channel=channel,
+        touchpoint=touchpoint or survey.touchpoint,
+        language=language or language_for(survey, wanted=[], customer=customer),
+        expires_at=expires_at,
+    )
+
+
+def response_start(
+    *,
+    survey: Survey,
+    language: str,
+    invitation: Invitation | None = None,
+    browser_id: str | None = None,
+    channel: str = SurveyChannel.LINK,
+) -> Response:
+    """The invitation's response (created once, however many tabs submit at the same moment),
+    or a new anonymous one."""
+    defaults = {
+        "survey": survey,
+        "survey_version": survey.version,
+        "language": language,
+        "token": new_token(),
+    }
+    if invitation is not None:
+        with transaction.atomic():
+            response, created = Response.objects.get_or_create(
+                invitation=invitation,
+                defaults={
+                    **defaults,
+                    "customer_id": invitation.customer_id,
+                    "channel": invitation.channel,
+                    "touchpoint_id": invitation.touchpoint_id,
+                },
+            )
+            if created:
+                Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(
+                    opened_at=timezone.now(), status=Invitation.Status.OPENED
+                )
+        return response
+    try:
+        with transaction.atomic():
+            return Response.objects.create(
+                **defaults,
+                browser_id=browser_id if survey.one_response_per_browser else None,
+                channel=channel,
+                touchpoint_id=survey.touchpoint_id,
+            )
+    except IntegrityError:
+        # The same browser started one a moment ago (one response per browser).
+        return Response.objects.get(survey=survey, browser_id=browser_id)
+
+
+def given_answers(response: Response, questions: list[Question]) -> dict[str, Any]:
+    """Question key → the comparable value of every answer row (an empty one marks a skip)."""
+    by_id = {q.pk: q for q in questions}
+    out: dict[str, Any] = {}
+    for answer in response.answers.all():
+        question = by_id.get(answer.question_id)
+        if question is None:
+            continue
+        value = AnswerValue(number=answer.number, choices=answer.choices, text=answer.text)
+        out[question.key] = value.comparable(question)
+    return out
+
+
+def answers_record(
+    *, response: Response, values: Mapping[Question, AnswerValue], language: str = ""
+) -> None:
+    """Store answers as they are given (a second answer to a question replaces the first). An
+    empty answer is stored too: the question was seen and skipped."""
+    if response.completed_at is not None:
+        raise ApplicationError(_("You have already answered this survey. Thank you!"))
+    now = timezone.now()
+    rows = [
+        Answer(
+            response=response,
+            question=question,
+            number=value.number,
+            choices=value.choices,
+            text=value.text,
+            created_at=now,
+            updated_at=now,
+        )
+        for question, value in values.items()
+    ]
+    main = next(
+        (q for q in sorted(values, key=lambda q: q.position) if q.is_scored and q.metric), None
+    ) or next((q for q in values if q.is_scored), None)
+    fields: dict[str, Any] = {"updated_at": now}
+    if language and language != response.language:
+        fields["language"] = language
+    if main is not None and _is_main(response.survey, main):
+        number = values[main].number
+        fields["score"] = number
+        fields["band"] = band_for(main, number) if number is not None else ""
+    with transaction.atomic():
+        Answer.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["response", "question"],
+            update_fields=["number", "choices", "text", "updated_at"],
+        )
+        Response.objects.filter(pk=response.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(response, name, value)
+
+
+def _is_main(survey: Survey, question: Question) -> bool:
+    """The survey's main score: its first scored question that feeds a metric, else its first
+    scored question."""
+    scored = [q for q in survey.questions.all() if q.is_scored]
+    main = next((q for q in scored if q.metric), scored[0] if scored else None)
+    return main is not None and main.pk == question.pk
+
+
+def missing_required(response: Response, questions: list[Question]) -> list[Question]:
+    answers = given_answers(response, questions)
+    return [
+        q
+        for q in visible_questions(questions, answers)
+        if q.required and answers.get(q.key) in (None, "", [])
+    ]
+
+
+def response_complete(*, response: Response, questions: list[Question]) -> bool:
+    """Complete the response once: True for the call that did it. Records the interaction on the
+    customer's timeline and sends ``response_submitted`` after commit."""
+    missing = missing_required(response, questions)
+    if missing:
+        raise ApplicationError(_("This question needs an answer."), field=missing[0].key)
+    now = timezone.now()
+    with transaction.atomic():
+        done = Response.objects.filter(pk=response.pk, completed_at__isnull=True).update(
+            completed_at=now, updated_at=now
+        )
+        if not done:
+            return False
+        response.completed_at = now
+        if response.invitation_id:
+            Invitation.objects.filter(pk=response.invitation_id).update(
+                status=Invitation.Status.RESPONDED, responded_at=now
+            )
+        if response.customer_id:
+            _timeline(response, questions)
+        survey_id, customer_id, response_id = response.survey_id, response.customer_id, response.pk
+        transaction.on_commit(
+            lambda: response_submitted.send(
+                sender=Response,
+                response_id=response_id,
+                survey_id=survey_id,
+                customer_id=customer_id,
+            )
+        )
+    logger.info(
+        "surveys.response.completed", extra={"response_id": response.pk, "survey_id": survey_id}
+    )
+    return True
+
+
+def _timeline(response: Response, questions: list[Question]) -> None:
+    survey = response.survey
+    answers = {a.question_id: a for a in response.answers.all()}
+    comment = next(
+        (
+            answers[q.pk].text
+            for q in questions
+            if q.is_text and q.pk in answers and answers[q.pk].text
+        ),
+        "",
+    )
+    parts = [survey.name]
+    if response.score is not None:
+        parts.append(str(response.score))
+    if comment:
+        parts.append(f"“{comment[:200]}”")
+    interaction_record(
+        customer=response.customer,  # type: ignore[arg-type]
+        kind="survey.response",
+        channel=TIMELINE_CHANNEL.get(response.channel, "web"),  # type: ignore[call-overload]
+        occurred_at=response.completed_at,
+        touchpoint=response.touchpoint,
+        summary=" · ".join(parts),
+        source_type="surveys.response",
+        source_id=response.pk,
+        data={"survey_id": survey.pk, "score": response.score, "band": response.band},
+        idempotency_key=f"surveys.response.{response.pk}",
+    )

@@ -1,0 +1,1 @@
+"""HTML pages of the surveys app: the builder and the respondent pages."""

@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+import csv
+import io
+import threading
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from journeys.models import Interaction
+from journeys.services import customer_create
+from surveys import services
+from surveys.models import Response, Survey
+from surveys.signals import response_submitted
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(token: str, suffix: str = "") -> str:
+    return reverse("surveys:respond", args=[token]) + suffix
+
+
+@pytest.fixture
+def invitation(nps_survey, customer):
+    return services.invitation_create(survey=nps_survey, customer=customer)
+
+
+@pytest.fixture
+def submitted():
+    seen = []
+
+    def receiver(sender, **kwargs):
+        seen.append(kwargs)
+
+    response_submitted.connect(receiver, weak=False, dispatch_uid="test-submitted")
+    yield seen
+    response_submitted.disconnect(dispatch_uid="test-submitted")
+
+
+def test_tokens_are_128_bit_and_unknown_ones_reveal_nothing(client, nps_survey, invitation):
+    assert len(invitation.token) == 22  # 16 random bytes, URL-safe
+    unknown = client.get(_url("A" * 22))
+    tampered = client.get(
+        _url(invitation.token[:-1] + ("x" if invitation.token[-1] != "x" else "y"))
+    )
+    switched_off = client.get(_url(nps_survey.public_token))  # public link not enabled
+    assert unknown.status_code == tampered.status_code == switched_off.status_code == 404
+    assert unknown.content == switched_off.content
+    assert b"This link is not valid" in unknown.content
+    assert client.get("/s/%3Cscript%3E/").status_code == 404
+
+
+def test_customer_answers_an_nps_survey_in_their_language(
+    client, invitation, submitted, captured_jobs
+):
+    page = client.get(_url(invitation.token))
+    assert page.status_code == 200
+    assert '<html lang="nl"' in page.content.decode()
+    assert not Response.objects.exists()  # opening the page stores nothing
+    reply = client.post(
+        _url(invitation.token), {"question": "recommend", "q-recommend": "3", "action": "next"}
+    )
+    assert reply.status_code == 302 and reply["Location"].endswith("?q=improve")
+    response = Response.objects.get()
+    assert (response.score, response.band, response.language) == (3, "negative", "nl")
+    follow = client.get(reply["Location"])
+    assert 'name="q-improve"' in follow.content.decode()
+    reply = client.post(
+        _url(invitation.token),
+        {"question": "improve", "q-improve": "Faster delivery", "action": "next"},
+    )
+    assert reply.status_code == 302
+    response.refresh_from_db()
+    assert response.completed_at is not None
+    invitation.refresh_from_db()
+    assert invitation.status == "responded"
+    captured_jobs.commit()
+    assert submitted == [
+        {
+            "signal": response_submitted,
+            "response_id": response.pk,
+            "survey_id": invitation.survey_id,
+            "customer_id": invitation.customer_id,
+        }
+    ]
+    entry = Interaction.objects.get(kind="survey.response")
+    assert entry.customer_id == invitation.customer_id
+    assert "3" in entry.summary and "Faster delivery" in entry.summary
+    thanks = client.get(_url(invitation.token))
+    assert "thanks" in thanks.content.decode() or thanks.status_code == 200
+    # A second submit (the back button, a double tap) changes nothing.
+    again = client.post(
+        _url(invitation.token), {"question": "recommend", "q-recommend": "10", "action": "next"}
+    )
+    assert again.status_code == 200
+    response.refresh_from_db()
+    assert response.score == 3 and Response.objects.count() == 1
+    assert Interaction.objects.filter(kind="survey.response").count() == 1
+
+
+def test_reopening_the_link_resumes_at_the_next_question(client, invitation):
+    client.post(
+        _url(invitation.token), {"question": "recommend", "q-recommend": "10", "action": "next"}
+    )
+    page = client.get(_url(invitation.token)).content.decode()
+    assert 'name="q-liked"' in page
+    assert 'value="10" checked' not in page  # the liked question, not the score again
+
+
+def test_one_click_score_preselects_but_stores_nothing_until_posted(client, invitation):
+    page = client.get(_url(invitation.token, "?score=8")).content.decode()
+    assert 'value="8" checked' in page and "data-autosubmit" in page
+    assert not Response.objects.exists()
+    ignored = client.get(_url(invitation.token, "?score=99")).content.decode()
+    assert "checked" not in ignored and "data-autosubmit" not in ignored
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"question": "recommend", "q-recommend": "11"}, "Kies een getal"),
+        ({"question": "recommend", "q-recommend": "nine"}, "Kies een getal"),
+        ({"question": "recommend"}, "Deze vraag"),
+    ],
+)
+def test_bad_answers_get_a_message_beside_the_question(client, invitation, data, message):
+    reply = client.post(_url(invitation.token), {**data, "action": "next"})
+    assert reply.status_code == 400
+    body = reply.content.decode()
+    assert 'aria-invalid="true"' in body and 'role="alert"' in body
+    assert message in body or "needs an answer" in body or "Choose a number" in body
+    assert not Response.objects.filter(score__isnull=False).exists()
+
+
+def test_overlong_text_is_refused_and_nothing_is_lost(client, invitation):
+    client.post(
+        _url(invitation.token), {"question": "recommend", "q-recommend": "5", "action": "next"}
+    )
+    reply = client.post(
+        _url(invitation.token), {"question": "improve", "q-improve": "x" * 5001, "action": "next"}
+    )
+    assert reply.status_code == 400
+    response = Response.objects.get()
+    assert response.score == 5 and response.completed_at is None
+
+
+def test_closed_survey_shows_a_friendly_page_in_the_customers_language(
+    client, nps_survey, invitation, cx_lead
+):
+    services.survey_status_change(survey=nps_survey, status="closed", by=cx_lead)
+    page = client.get(_url(invitation.token))
+    assert page.status_code == 410
+    assert '<html lang="nl"' in page.content.decode()
+
+
+def test_completion_is_recorded_once_under_concurrent_submits(invitation, transactional_db):
+    survey = invitation.survey
+    questions = list(survey.questions.all())
+    response = services.response_start(survey=survey, language="en", invitation=invitation)
+    services.answers_record(
+        response=response, values={questions[0]: services_value(9)}, language="en"
+    )
+    results = []
+    barrier = threading.Barrier(4)
+
+    def finish():
+        try:
+            copy = Response.objects.get(pk=response.pk)
+            barrier.wait()
+            results.append(services.response_complete(response=copy, questions=questions))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=finish) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, False, False, True]
+    assert Interaction.objects.filter(kind="survey.response").count() == 1
+
+
+def services_value(number):
+    from surveys.answers import AnswerValue
+
+    return AnswerValue(number=number)
+
+
+def test_public_link_one_response_per_browser(client, nps_survey, cx_lead):
+    Survey.objects.filter(pk=nps_survey.pk).update(
+        public_enabled=True, one_response_per_browser=True
+    )
+    url = _url(nps_survey.public_token)
+    assert client.get(url).status_code == 200
+    client.post(url, {"question": "recommend", "q-recommend": "9", "action": "next"})
+    client.post(url, {"question": "liked", "q-liked": "", "action": "next"})
+    response = Response.objects.get()
+    assert response.completed_at is not None and response.customer_id is None
+    assert response.browser_id
+    again = client.get(url)
+    assert "You have already answered" in again.content.decode()
+    client.post(url, {"question": "recommend", "q-recommend": "1", "action": "next"})
+    assert Response.objects.count() == 1
+
+
+def test_public_link_posts_are_rate_limited(client, nps_survey, settings):
+    Survey.objects.filter(pk=nps_survey.pk).update(public_enabled=True)
+    url = _url(nps_survey.public_token)
+    statuses = [
+        client.post(
+            url, {"question": "recommend", "q-recommend": "x", "action": "next"}
+        ).status_code
+        for _ in range(32)
+    ]
+    assert statuses[0] == 400 and statuses[-1] == 429
+
+
+def test_all_on_one_page_drops_answers_to_hidden_questions(client, nps_survey, customer):
+    Survey.objects.filter(pk=nps_survey.pk).update(display="all")
+    invitation = services.invitation_create(survey=nps_survey, customer=customer)
+    missing = client.post(_url(invitation.token), {"q-improve": "Cheaper"})
+    assert missing.status_code == 400
+    reply = client.post(
+        _url(invitation.token),
+        {"q-recommend": "10", "q-improve": "Cheaper", "q-liked": "The staff"},
+    )
+    assert reply.status_code == 302
+    response = Response.objects.get()
+    assert response.completed_at is not None
+    texts = dict(response.answers.values_list("question__key", "text"))
+    assert texts.get("liked") == "The staff" and "improve" not in texts
+
+
+def test_autosave_endpoint_saves_each_answer(client, invitation):
+    url = reverse("surveys:respond-answer", args=[invitation.token])
+    assert client.post(url, {"question": "recommend", "q-recommend": "7"}).status_code == 204
+    assert Response.objects.get().score == 7
+    bad = client.post(url, {"question": "recommend", "q-recommend": "70"})
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["field"] == "recommend"
+    assert Response.objects.get().score == 7
+
+
+def test_responses_page_filters_and_csv_export(client, cx_lead, nps_survey):
+    for score, email in ((2, "a@example.com"), (9, "b@example.com"), (10, "c@example.com")):
+        customer = customer_create(email=email, language="en")
+        invitation = services.invitation_create(survey=nps_survey, customer=customer)
+        client.post(
+            _url(invitation.token),
+            {"question": "recommend", "q-recommend": str(score), "action": "next"},
+        )
+        key = "improve" if score < 7 else "liked"
+        client.post(
+            _url(invitation.token),
+            {"question": key, f"q-{key}": f"=HYPERLINK({score})", "action": "next"},
+        )
+    client.force_login(cx_lead)
+    page = client.get(reverse("surveys:response-list", args=[nps_survey.pk]), {"band": "positive"})
+    body = page.content.decode()
+    assert "b@example.com" in body and "a@example.com" not in body
+    bad = client.get(
+        reverse("surveys:response-list", args=[nps_survey.pk]),
+        {"band": "nonsense", "since": "yesterday"},
+    )
+    assert bad.status_code == 200 and "Unknown value" in bad.content.decode()
+    export = client.get(reverse("surveys:response-export", args=[nps_survey.pk]))
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert sorted(int(r["score"]) for r in rows) == [2, 9, 10]
+    assert all(r["liked"].startswith("'=") or r["improve"].startswith("'=") for r in rows)
+    detail = client.get(reverse("surveys:response-detail", args=[Response.objects.first().pk]))
+    assert detail.status_code == 200
