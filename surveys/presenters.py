@@ -51,6 +51,23 @@ class QuestionView:
         return 5000 if self.type == "long_text" else 500
 
 
+def condition_note(question: Question) -> str:
+    """The display condition in words, for the builder and the preview."""
+    condition = question.condition
+    if not condition:
+        return ""
+    if "values" in condition:
+        return _("Shown when “%(key)s” is %(values)s") % {
+            "key": condition["question"],
+            "values": ", ".join(condition["values"]),
+        }
+    return _("Shown when “%(key)s” is %(low)s–%(high)s") % {
+        "key": condition["question"],
+        "low": condition.get("min"),
+        "high": condition.get("max"),
+    }
+
+
 def question_view(question: Question, survey: Survey, language: str) -> QuestionView:
     default = survey.default_language
     view = QuestionView(
@@ -74,17 +91,7 @@ def question_view(question: Question, survey: Survey, language: str) -> Question
         ]
     if question.condition:
         view.condition_json = json.dumps(question.condition)
-        if "values" in question.condition:
-            view.condition_note = _("Shown when “%(key)s” is %(values)s") % {
-                "key": question.condition["question"],
-                "values": ", ".join(question.condition["values"]),
-            }
-        else:
-            view.condition_note = _("Shown when “%(key)s” is %(low)s–%(high)s") % {
-                "key": question.condition["question"],
-                "low": question.condition.get("min"),
-                "high": question.condition.get("max"),
-            }
+        view.condition_note = condition_note(question)
     return view
 
 

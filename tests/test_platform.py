@@ -97,9 +97,8 @@ def test_navigation_depends_on_role(client, agent, admin_user):
     page = client.get(reverse("accounts:profile")).content.decode()
     assert ">Inbox<" in page and ">Customers<" in page and ">Journeys<" in page
     assert "/accounts/users/" not in page
-    assert (
-        ">Surveys<" not in page and ">Dashboards<" not in page
-    )  # not built yet: hidden, not stubbed
+    assert ">Surveys<" in page  # agents read surveys and their answers
+    assert ">Dashboards<" not in page  # not built yet: hidden, not stubbed
     client.force_login(admin_user)
     assert "/accounts/users/" in client.get(reverse("accounts:profile")).content.decode()
 
@@ -119,6 +118,10 @@ def test_demo_data_loads_and_is_idempotent():
     from inbox.models import ChannelAccount, Conversation
 
     assert ChannelAccount.objects.count() == 5 and Conversation.objects.count() == 7
+    from surveys.models import Response, Survey
+
+    assert Survey.objects.filter(status="active").count() == 3
+    assert Response.objects.filter(completed_at__isnull=False).exists()
     admin = User.objects.get(email="admin@demo.cxm.test")
     assert admin.check_password("demo-admin-2026") and admin.has_perm("accounts.manage_users")
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from csp.decorators import csp_update
+from csp.constants import SELF
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -28,6 +29,7 @@ from surveys.forms import (
     SurveyTextsForm,
 )
 from surveys.models import Band, Question, Survey, SurveyChannel
+from surveys.presenters import condition_note
 from surveys.views.respond import _render_questions, logo_file, theme_css
 
 
@@ -96,6 +98,7 @@ def survey_detail(request: HttpRequest, survey_id: int) -> HttpResponse:
     for question in questions:
         question.shown_text = question.text("text", language, survey.default_language)  # type: ignore[attr-defined]
         question.own_text = bool((question.texts.get(language) or {}).get("text"))  # type: ignore[attr-defined]
+        question.condition_note = condition_note(question)  # type: ignore[attr-defined]
     names = dict(settings.LANGUAGES)
     missing = services.survey_missing_texts(survey)
     base_url = request.build_absolute_uri("/")[:-1]
@@ -261,12 +264,11 @@ def invitation_create(request: HttpRequest, survey_id: int) -> HttpResponse:
         request,
         "surveys/_invitation.html",
         {"survey": survey, "invitation_form": form, "link": link},
-        status=200 if link else 400,
     )
 
 
 @xframe_options_sameorigin
-@csp_update({"frame-ancestors": ["'self'"]})
+@csp_replace({"frame-ancestors": [SELF]})
 @permission_required("surveys.view_survey", raise_exception=True)
 def survey_preview(request: HttpRequest, survey_id: int) -> HttpResponse:
     """The respondent page as it will look, in one language; nothing is saved."""

@@ -1,18 +1,16 @@
-"""manage.py demo_data — a believable company to click around in. Safe to run again."""
+"""The inbox's demo data: channel accounts and a handful of conversations. Safe to run again."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from cxm.accounts.models import Team, User
 from inbox import services
 from inbox.channels.base import InboundMessage
 from inbox.models import ChannelAccount, Conversation, InboundEvent
-from journeys.demo import DEMO_USERS, JourneysDemo
 from journeys.models import Customer
 
 CHANNELS = [
@@ -65,14 +63,12 @@ CONVERSATIONS = [
 ]
 
 
-class Command(BaseCommand):
-    help = "Load demo users, teams, customers, a mapped journey, channels and conversations (idempotent)."
+class InboxDemo:
+    def __init__(self, stdout: Any, stderr: Any):
+        self.stdout = stdout
+        self.stderr = stderr
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--customers", type=int, default=300)
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        JourneysDemo(self.stdout, self.stderr).handle(customers=options["customers"])
+    def handle(self) -> None:
         accounts = {}
         for kind, name, address, team in CHANNELS:
             account = ChannelAccount.objects.filter(kind=kind, address__iexact=address).first()
@@ -127,6 +123,3 @@ class Command(BaseCommand):
                 )
             created += 1
         self.stdout.write(f"demo inbox: {len(accounts)} channels, {created} new conversations")
-        self.stdout.write("Demo sign-ins:")
-        for email, _name, roles, password, _language in DEMO_USERS:
-            self.stdout.write(f"  {roles[0].label:<8} {email:<24} {password}")
