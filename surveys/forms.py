@@ -11,7 +11,7 @@ from journeys.models import Touchpoint
 from surveys.models import SURVEY_LANGUAGES, Question, Survey
 from surveys.services.builder import SCALES
 
-TEMPLATE_HELP = {
+TEMPLATE_HELP: dict[str, Any] = {
     Survey.Kind.NPS: _("0–10 likelihood to recommend, with a “why?” for each group"),
     Survey.Kind.CSAT: _("1–5 satisfaction with a reason"),
     Survey.Kind.CES: _("1–7 agreement that it was easy, with what to make easier"),
@@ -192,7 +192,8 @@ class QuestionForm(forms.Form):
 
     def __init__(self, *args: Any, earlier: list[Question], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["condition_question"].choices = [("", _("(always show)"))] + [
+        field: Any = self.fields["condition_question"]
+        field.choices = [("", _("(always show)"))] + [
             (q.key, q.key) for q in earlier if q.is_scored or q.is_choice or q.type == "yes_no"
         ]
 

@@ -330,7 +330,7 @@ def _condition_check(
         return {}
     source = (
         survey.questions.filter(key=condition["question"])
-        .exclude(pk=question.pk if question else None)
+        .exclude(pk=question.pk if question else 0)
         .first()
     )
     if source is None or source.position >= position:
@@ -413,7 +413,7 @@ def question_save(
     key = slugify(key)[:40]
     if not key:
         raise ApplicationError(_("Give the question a short key, like “reason”."), field="key")
-    if survey.questions.filter(key=key).exclude(pk=question.pk if question else None).exists():
+    if survey.questions.filter(key=key).exclude(pk=question.pk if question else 0).exists():
         raise ApplicationError(_("Another question already has this key."), field="key")
     if type in SCALES:
         scale = SCALES[type][0] if type == Question.Type.NPS else scale

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -225,11 +226,11 @@ def survey_status(request: HttpRequest, survey_id: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        text = {
+        texts: dict[str, str] = {
             Survey.Status.ACTIVE: _("The survey is active and takes answers."),
             Survey.Status.CLOSED: _("The survey is closed; its links show a friendly closed page."),
-        }[survey.status]
-        messages.success(request, text)
+        }
+        messages.success(request, texts[survey.status])
     return _back(survey, request)
 
 
@@ -268,7 +269,7 @@ def invitation_create(request: HttpRequest, survey_id: int) -> HttpResponse:
 
 
 @xframe_options_sameorigin
-@csp_replace({"frame-ancestors": [SELF]})
+@csp_replace({"frame-ancestors": [SELF]})  # type: ignore[arg-type]
 @permission_required("surveys.view_survey", raise_exception=True)
 def survey_preview(request: HttpRequest, survey_id: int) -> HttpResponse:
     """The respondent page as it will look, in one language; nothing is saved."""
@@ -294,7 +295,7 @@ def survey_theme(request: HttpRequest, survey_id: int) -> HttpResponse:
 
 
 @permission_required("surveys.view_survey", raise_exception=True)
-def survey_logo(request: HttpRequest, survey_id: int) -> HttpResponse:
+def survey_logo(request: HttpRequest, survey_id: int) -> HttpResponseBase:
     return logo_file(_survey(survey_id))
 
 
@@ -357,7 +358,7 @@ def response_detail(request: HttpRequest, response_id: int) -> HttpResponse:
 
 
 @permission_required("surveys.export_responses", raise_exception=True)
-def response_export(request: HttpRequest, survey_id: int) -> HttpResponse:
+def response_export(request: HttpRequest, survey_id: int) -> HttpResponseBase:
     survey = _survey(survey_id)
     filters, errors = _filters(request, survey)
     if errors:

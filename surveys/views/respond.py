@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -161,16 +162,19 @@ def _thanks(request: HttpRequest, survey: Survey, response: Response, token: str
 def _set_cookies(page: HttpResponse, survey: Survey, response: Response, browser: str) -> None:
     if response.invitation_id:
         return
-    options = {
-        "max_age": COOKIE_AGE,
-        "httponly": True,
-        "samesite": "Lax",
-        "secure": settings.SESSION_COOKIE_SECURE,
-        "path": "/s/",
-    }
-    page.set_cookie(RESPONSE_COOKIE.format(survey_id=survey.pk), response.token, **options)
+    cookies = [(RESPONSE_COOKIE.format(survey_id=survey.pk), response.token)]
     if browser:
-        page.set_cookie(BROWSER_COOKIE, browser, **options)
+        cookies.append((BROWSER_COOKIE, browser))
+    for name, value in cookies:
+        page.set_cookie(
+            name,
+            value,
+            max_age=COOKIE_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+            path="/s/",
+        )
 
 
 def _browser_id(request: HttpRequest) -> str:
@@ -495,7 +499,7 @@ def theme_css(survey: Survey) -> HttpResponse:
     return page
 
 
-def logo_file(survey: Survey) -> HttpResponse:
+def logo_file(survey: Survey) -> HttpResponseBase:
     if not survey.logo:
         raise Http404
     ext = survey.logo.name.rsplit(".", 1)[-1]
@@ -514,7 +518,7 @@ def respond_theme(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
-def respond_logo(request: HttpRequest, token: str) -> HttpResponse:
+def respond_logo(request: HttpRequest, token: str) -> HttpResponseBase:
     found = _resolve(token)
     if found is None:
         raise Http404

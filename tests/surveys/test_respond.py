@@ -270,3 +270,69 @@ def test_responses_page_filters_and_csv_export(client, cx_lead, nps_survey):
     assert all(r["liked"].startswith("'=") or r["improve"].startswith("'=") for r in rows)
     detail = client.get(reverse("surveys:response-detail", args=[Response.objects.first().pk]))
     assert detail.status_code == 200
+
+
+def test_expired_invitation_and_survey_show_the_closed_page(client, nps_survey, customer):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    late = services.invitation_create(
+        survey=nps_survey, customer=customer, expires_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    assert client.get(_url(late.token)).status_code == 410
+    fresh = services.invitation_create(survey=nps_survey, customer=customer)
+    Survey.objects.filter(pk=nps_survey.pk).update(
+        expires_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    assert client.get(_url(fresh.token)).status_code == 410
+    reply = client.post(_url(fresh.token), {"question": "recommend", "q-recommend": "9"})
+    assert reply.status_code == 410 and not Response.objects.exists()
+
+
+def test_branding_reaches_the_respondent_page(client, nps_survey, invitation):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    Survey.objects.filter(pk=nps_survey.pk).update(
+        accent_color="#7a1f5c", thank_you_links={"positive": "https://reviews.example/us"}
+    )
+    nps_survey.refresh_from_db()
+    nps_survey.logo.save("logo.png", SimpleUploadedFile("logo.png", png), save=True)
+    page = client.get(_url(invitation.token)).content.decode()
+    assert reverse("surveys:respond-theme", args=[invitation.token]) in page
+    css = client.get(reverse("surveys:respond-theme", args=[invitation.token]))
+    assert css["Content-Type"].startswith("text/css") and "#7a1f5c" in css.content.decode()
+    logo = client.get(reverse("surveys:respond-logo", args=[invitation.token]))
+    assert logo["Content-Type"] == "image/png" and b"".join(logo.streaming_content) == png
+    # A promoter is invited to the review site on the thank-you page.
+    client.post(
+        _url(invitation.token), {"question": "recommend", "q-recommend": "10", "action": "next"}
+    )
+    client.post(_url(invitation.token), {"question": "liked", "q-liked": "", "action": "next"})
+    thanks = client.get(_url(invitation.token)).content.decode()
+    assert "https://reviews.example/us" in thanks
+
+
+def test_responses_record_the_survey_version_they_answered(client, nps_survey, customer, cx_lead):
+    first = services.invitation_create(survey=nps_survey, customer=customer)
+    client.post(_url(first.token), {"question": "recommend", "q-recommend": "8", "action": "next"})
+    services.survey_texts_update(
+        survey=nps_survey, language="en", texts={"title": "How did we do?"}
+    )
+    nps_survey.refresh_from_db()
+    second = services.invitation_create(survey=nps_survey, customer=customer)
+    client.post(_url(second.token), {"question": "recommend", "q-recommend": "8", "action": "next"})
+    versions = sorted(Response.objects.values_list("survey_version", flat=True))
+    assert versions == [nps_survey.version - 1, nps_survey.version]
+
+
+def test_merging_customers_moves_their_responses(client, invitation, customer):
+    from journeys.services import customer_merge
+
+    client.post(
+        _url(invitation.token), {"question": "recommend", "q-recommend": "8", "action": "next"}
+    )
+    survivor = customer_create(name="Dirk", email="dirk.devries@example.nl")
+    customer_merge(survivor=survivor, merged=customer, choices={}, actor=None)
+    assert Response.objects.get().customer_id == survivor.pk
