@@ -134,10 +134,15 @@ def given_answers(response: Response, questions: list[Question]) -> dict[str, An
 
 
 def answers_record(
-    *, response: Response, values: Mapping[Question, AnswerValue], language: str = ""
+    *,
+    response: Response,
+    values: Mapping[Question, AnswerValue],
+    language: str = "",
+    questions: list[Question] | None = None,
 ) -> None:
     """Store answers as they are given (a second answer to a question replaces the first). An
-    empty answer is stored too: the question was seen and skipped."""
+    empty answer is stored too: the question was seen and skipped. ``questions`` (the survey's,
+    in order) saves a query when the caller has them."""
     if response.completed_at is not None:
         raise ApplicationError(_("You have already answered this survey. Thank you!"))
     now = timezone.now()
@@ -153,13 +158,13 @@ def answers_record(
         )
         for question, value in values.items()
     ]
-    main = next(
-        (q for q in sorted(values, key=lambda q: q.position) if q.is_scored and q.metric), None
-    ) or next((q for q in values if q.is_scored), None)
+    main = main_question(
+        questions if questions is not None else list(response.survey.questions.all())
+    )
     fields: dict[str, Any] = {"updated_at": now}
     if language and language != response.language:
         fields["language"] = language
-    if main is not None and _is_main(response.survey, main):
+    if main is not None and main in values:
         number = values[main].number
         fields["score"] = number
         fields["band"] = band_for(main, number) if number is not None else ""
@@ -175,12 +180,11 @@ def answers_record(
         setattr(response, name, value)
 
 
-def _is_main(survey: Survey, question: Question) -> bool:
+def main_question(questions: list[Question]) -> Question | None:
     """The survey's main score: its first scored question that feeds a metric, else its first
     scored question."""
-    scored = [q for q in survey.questions.all() if q.is_scored]
-    main = next((q for q in scored if q.metric), scored[0] if scored else None)
-    return main is not None and main.pk == question.pk
+    scored = [q for q in questions if q.is_scored]
+    return next((q for q in scored if q.metric), scored[0] if scored else None)
 
 
 def missing_required(response: Response, questions: list[Question]) -> list[Question]:

@@ -377,7 +377,9 @@ def _post_one(
             request, survey, questions, response, language, token,
             current=question, errors={question.key: exc.message}, status=400,
         )  # fmt: skip
-    services.answers_record(response=response, values={question: value}, language=language)
+    services.answers_record(
+        response=response, values={question: value}, language=language, questions=questions
+    )
     given[question.key] = value.comparable(question)
     visible = visible_questions(questions, given)
     following = [q for q in visible if q.position > question.position]
@@ -407,6 +409,7 @@ def _post_all(
         response=response,
         values={q: values[q.key] for q in visible if q.key in values},
         language=language,
+        questions=questions,
     )
     for question in visible:
         if question.required and question.key in values and values[question.key].is_empty:
@@ -455,7 +458,8 @@ def respond_answer(request: HttpRequest, token: str) -> HttpResponse:
         rate = RATE_INVITED if invitation else RATE_PUBLIC
         if is_ratelimited(request, group="surveys-answer", key="ip", rate=rate, increment=True):
             return _json_error(_("Too many requests. Wait a minute and try again."), None, 429)
-        question = survey.questions.filter(key=request.POST.get("question", "")).first()
+        questions = list(survey.questions.all())
+        question = next((q for q in questions if q.key == request.POST.get("question")), None)
         if question is None:
             return _json_error(_("Unknown question."), "question", 400)
         try:
@@ -468,7 +472,9 @@ def respond_answer(request: HttpRequest, token: str) -> HttpResponse:
                 survey=survey, language=language, invitation=invitation, browser_id=browser or None
             )
         try:
-            services.answers_record(response=response, values={question: value}, language=language)
+            services.answers_record(
+                response=response, values={question: value}, language=language, questions=questions
+            )
         except ApplicationError as exc:
             return _json_error(exc.message, None, 409)
         page = HttpResponse(status=204)
