@@ -149,6 +149,8 @@ SCALE_CHOICES = sorted(
 class QuestionForm(forms.Form):
     """Structure and the texts of one language. ``condition_question`` offers earlier questions."""
 
+    STRUCTURE = ("type", "key", "scale", "good_end", "metric")
+
     text = forms.CharField(label=_("Question"), max_length=500, required=False)
     help = forms.CharField(label=_("Help text"), max_length=500, required=False)
     type = forms.ChoiceField(label=_("Type"), choices=Question.Type.choices)

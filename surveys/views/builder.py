@@ -156,6 +156,10 @@ def question_edit(
         )
     else:
         form = QuestionForm.for_question(question, language, earlier, data)
+        if survey.is_live or language != survey.default_language:
+            # Structure is set in the default language, and fixed once live: show it, read-only.
+            for name in QuestionForm.STRUCTURE:
+                form.fields[name].disabled = True
     if request.method == "POST" and form.is_valid():
         try:
             services.question_save(
