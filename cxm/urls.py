@@ -14,6 +14,7 @@ from journeys.webhooks import interactions_webhook
 api_v1 = [
     path("", include("journeys.api_urls")),
     path("", include("inbox.api_urls")),
+    path("", include("surveys.api_urls")),
 ]
 
 urlpatterns = [

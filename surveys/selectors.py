@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from journeys.models import Customer
@@ -55,6 +55,10 @@ class ResponseFilters:
                     values[name] = dt.date.fromisoformat(raw)
                 except ValueError:
                     errors[name] = _("Enter a date as YYYY-MM-DD.")
+                else:
+                    if not dt.date(1900, 1, 1) <= values[name] <= dt.date(9000, 1, 1):
+                        errors[name] = _("Enter a date between 1900 and 9000.")
+                        values.pop(name)
         if values.get("since") and values.get("until") and values["since"] > values["until"]:
             errors["until"] = _("The end date is before the start date.")
             values.pop("until")
@@ -74,7 +78,7 @@ class ResponseFilters:
                 values[name] = raw
         raw_customer = (data.get("customer") or "").strip()
         if raw_customer:
-            if raw_customer.isdigit():
+            if raw_customer.isascii() and raw_customer.isdigit() and len(raw_customer) < 19:
                 values["customer_id"] = int(raw_customer)
             else:
                 errors["customer"] = _("Unknown value “%(value)s”.") % {"value": raw_customer[:50]}
@@ -99,7 +103,7 @@ class ResponseFilters:
             responses = responses.filter(completed_at__isnull=False)
         elif self.state == "partial":
             responses = responses.filter(completed_at__isnull=True)
-        if self.customer_id:
+        if self.customer_id is not None:
             responses = responses.filter(customer_id=self.customer_id)
         return responses
 
@@ -230,3 +234,48 @@ def customer_find(*, value: str) -> Customer | None:
     if "@" in value:
         return Customer.objects.filter(email__iexact=value).first()
     return Customer.objects.filter(Q(phone=value) | Q(external_id=value)).first()
+
+
+def _answers_ordered() -> Prefetch[Any]:
+    return Prefetch(
+        "answers",
+        queryset=Answer.objects.select_related("question")
+        .only(
+            "id",
+            "response_id",
+            "question_id",
+            "number",
+            "choices",
+            "text",
+            "question__key",
+            "question__position",
+        )
+        .order_by("question__position", "question_id"),
+        to_attr="answer_list",
+    )
+
+
+def responses_with_answers() -> QuerySet[Response]:
+    return Response.objects.select_related("touchpoint").prefetch_related(_answers_ordered())
+
+
+def response_list(
+    *, survey: Survey | None, filters: ResponseFilters
+) -> QuerySet[Response]:
+    responses = responses_with_answers()
+    if survey is not None:
+        responses = responses.filter(survey=survey)
+    return filters.apply(responses)
+
+
+def answer_list(
+    *, survey: Survey | None, response_id: int | None, question: Question | None
+) -> QuerySet[Answer]:
+    answers = Answer.objects.select_related("question")
+    if survey is not None:
+        answers = answers.filter(question__survey=survey)
+    if response_id is not None:
+        answers = answers.filter(response_id=response_id)
+    if question is not None:
+        answers = answers.filter(question=question)
+    return answers

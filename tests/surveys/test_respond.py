@@ -336,3 +336,22 @@ def test_merging_customers_moves_their_responses(client, invitation, customer):
     survivor = customer_create(name="Dirk", email="dirk.devries@example.nl")
     customer_merge(survivor=survivor, merged=customer, choices={}, actor=None)
     assert Response.objects.get().customer_id == survivor.pk
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"customer": "²"}, {"customer": "0"}, {"until": "9999-12-31"}, {"since": "0001-01-01"}],
+)
+def test_odd_filters_never_break_the_responses_page(
+    client, cx_lead, nps_survey, invitation, params
+):
+    client.post(
+        _url(invitation.token), {"question": "recommend", "q-recommend": "8", "action": "next"}
+    )
+    client.force_login(cx_lead)
+    page = client.get(reverse("surveys:response-list", args=[nps_survey.pk]), params)
+    assert page.status_code == 200
+    export = client.get(reverse("surveys:response-export", args=[nps_survey.pk]), params)
+    assert export.status_code in (200, 302)
+    if params == {"customer": "0"}:
+        assert "Dirk de Vries" not in page.content.decode()
