@@ -240,7 +240,8 @@ class Response(models.Model):
         "journeys.Customer",
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        # Erasing a customer erases their answers too (their right to be forgotten).
+        on_delete=models.CASCADE,
         related_name="survey_responses",
     )
     # The key of an anonymous response, kept in the respondent's cookie so reopening resumes it.

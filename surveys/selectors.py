@@ -13,6 +13,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from journeys.models import Customer
+from journeys.services.customers import normalize_phone
 from surveys.models import Answer, Band, Question, Response, Survey, SurveyChannel
 
 EXPORT_CHUNK = 2000
@@ -191,7 +192,7 @@ def responses_csv(*, survey: Survey, filters: ResponseFilters) -> Iterator[str]:
     header = [
         "response_id", "started_at", "completed_at", "language", "channel", "survey_version",
         "customer_id", "customer_email", "touchpoint", "score", "band",
-        *[q.key for q in questions],
+        *[f"q.{q.key}" for q in questions],
     ]  # fmt: skip
     yield writer.writerow(header)
     base = filters.apply(Response.objects.filter(survey=survey)).order_by("-id")
@@ -233,7 +234,12 @@ def customer_find(*, value: str) -> Customer | None:
         return None
     if "@" in value:
         return Customer.objects.filter(email__iexact=value).first()
-    return Customer.objects.filter(Q(phone=value) | Q(external_id=value)).first()
+    phones = [value]
+    try:
+        phones.append(normalize_phone(value))
+    except ValueError:
+        pass
+    return Customer.objects.filter(Q(phone__in=phones) | Q(external_id=value)).first()
 
 
 def _answers_ordered() -> Prefetch[Any]:

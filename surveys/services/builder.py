@@ -276,6 +276,8 @@ def _clean_texts(values: dict[str, str], keys: tuple[str, ...]) -> dict[str, str
 def survey_texts_update(*, survey: Survey, language: str, texts: dict[str, str]) -> Survey:
     if language not in survey.languages:
         raise ApplicationError(_("This survey is not offered in that language."), field="language")
+    if survey.status == Survey.Status.CLOSED:
+        raise ApplicationError(_("Reopen the survey to change it."))
     survey.texts = {**survey.texts, language: _clean_texts(texts, SURVEY_TEXT_KEYS)}
     survey.save(update_fields=["texts", "updated_at"])
     _bump(survey)
@@ -546,6 +548,8 @@ def survey_status_change(*, survey: Survey, status: str, by: Any) -> Survey:
     survey = Survey.objects.select_for_update().get(pk=survey.pk)
     if status not in Survey.Status.values or status == Survey.Status.DRAFT:
         raise ApplicationError(_("A survey can be activated or closed."), field="status")
+    if status == Survey.Status.CLOSED and survey.status != Survey.Status.ACTIVE:
+        raise ApplicationError(_("Only an active survey can be closed."), field="status")
     if status == Survey.Status.ACTIVE:
         questions = list(survey.questions.all())
         if not questions:

@@ -62,6 +62,10 @@ def invitation_create(
     """A personal link for one customer; the token is 128 random bits."""
     if survey.status == Survey.Status.CLOSED:
         raise ApplicationError(_("This survey is closed."), field="survey")
+    if survey.status == Survey.Status.DRAFT:
+        raise ApplicationError(
+            _("Activate the survey first; until then, use the preview."), field="survey"
+        )
     if language and language not in survey.languages:
         raise ApplicationError(_("This survey is not offered in that language."), field="language")
     return Invitation.objects.create(
@@ -169,13 +173,16 @@ def answers_record(
         fields["score"] = number
         fields["band"] = band_for(main, number) if number is not None else ""
     with transaction.atomic():
+        # The conditional UPDATE locks the response row until commit, so a completion racing
+        # this write waits for it, and a write after completion changes nothing.
+        if not Response.objects.filter(pk=response.pk, completed_at__isnull=True).update(**fields):
+            raise ApplicationError(_("You have already answered this survey. Thank you!"))
         Answer.objects.bulk_create(
             rows,
             update_conflicts=True,
             unique_fields=["response", "question"],
             update_fields=["number", "choices", "text", "updated_at"],
         )
-        Response.objects.filter(pk=response.pk).update(**fields)
     for name, value in fields.items():
         setattr(response, name, value)
 
@@ -210,6 +217,9 @@ def response_complete(*, response: Response, questions: list[Question]) -> bool:
         if not done:
             return False
         response.completed_at = now
+        # Answers to questions a later answer hid (the respondent went back) no longer count.
+        shown = {q.pk for q in visible_questions(questions, given_answers(response, questions))}
+        Answer.objects.filter(response=response).exclude(question_id__in=shown).delete()
         if response.invitation_id:
             Invitation.objects.filter(pk=response.invitation_id).update(
                 status=Invitation.Status.RESPONDED, responded_at=now

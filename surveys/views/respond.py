@@ -88,12 +88,17 @@ def _page(
     return page
 
 
+def _bad_token_limited(request: HttpRequest) -> bool:
+    """Counts a token that matched nothing, on every public survey URL; True once over the limit."""
+    return is_ratelimited(
+        request, group="surveys-bad-token", key="ip", rate=RATE_BAD_TOKEN, increment=True
+    )
+
+
 def _missing(request: HttpRequest) -> HttpResponse:
     language = translation.get_language_from_request(request)
     with translation.override(language):
-        if is_ratelimited(
-            request, group="surveys-bad-token", key="ip", rate=RATE_BAD_TOKEN, increment=True
-        ):
+        if _bad_token_limited(request):
             return _page(
                 request,
                 "surveys/respond/message.html",
@@ -155,6 +160,11 @@ def _thanks(request: HttpRequest, survey: Survey, response: Response, token: str
         "message": survey.text("thank_you", language) or _("Thank you for your feedback!"),
         "link": link,
         "link_label": survey.text("review_label", language) or _("Leave us a review"),
+        "again_url": (
+            f"{reverse('surveys:respond', args=[token])}?new=1"
+            if response.invitation_id is None and not survey.one_response_per_browser
+            else ""
+        ),
     }
     return _page(request, "surveys/respond/thanks.html", context)
 
@@ -183,12 +193,17 @@ def _browser_id(request: HttpRequest) -> str:
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def respond(request: HttpRequest, token: str) -> HttpResponse:
     found = _resolve(token)
     if found is None:
         return _missing(request)
     survey, invitation = found
+    if request.GET.get("new") == "1" and invitation is None and not survey.one_response_per_browser:
+        # A shared device on a public link: forget this browser's finished response.
+        fresh = redirect(reverse("surveys:respond", args=[token]))
+        fresh.delete_cookie(RESPONSE_COOKIE.format(survey_id=survey.pk), path="/s/")
+        return fresh
     response = _response_for(request, survey, invitation)
     language = _language(request, survey, invitation, response)
     with translation.override(language):
@@ -448,7 +463,8 @@ def respond_answer(request: HttpRequest, token: str) -> HttpResponse:
     """Save one answer as it is given (the all-on-one-page form posts here on each change)."""
     found = _resolve(token)
     if found is None:
-        return JsonResponse({"detail": _("Not found.")}, status=404)
+        status = 429 if _bad_token_limited(request) else 404
+        return JsonResponse({"detail": _("Not found.")}, status=status)
     survey, invitation = found
     response = _response_for(request, survey, invitation)
     language = _language(request, survey, invitation, response)
@@ -519,6 +535,7 @@ def logo_file(survey: Survey) -> HttpResponseBase:
 def respond_theme(request: HttpRequest, token: str) -> HttpResponse:
     found = _resolve(token)
     if found is None:
+        _bad_token_limited(request)
         raise Http404
     return theme_css(found[0])
 
@@ -527,5 +544,6 @@ def respond_theme(request: HttpRequest, token: str) -> HttpResponse:
 def respond_logo(request: HttpRequest, token: str) -> HttpResponseBase:
     found = _resolve(token)
     if found is None:
+        _bad_token_limited(request)
         raise Http404
     return logo_file(found[0])

@@ -289,10 +289,15 @@ def test_export_streams_the_filtered_responses(lead_api, nps_survey, answered):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert f'filename="survey-{nps_survey.pk}-responses-' in response["Content-Disposition"]
     header, *rows = _csv(response)
-    assert header[0] == "response_id" and header[-4:] == ["recommend", "improve", "ten", "liked"]
+    assert header[0] == "response_id" and header[-4:] == [
+        "q.recommend",
+        "q.improve",
+        "q.ten",
+        "q.liked",
+    ]
     assert [int(r[0]) for r in rows] == [answered["promoter"].pk, answered["detractor"].pk]
     detractor = dict(zip(header, rows[1], strict=True))
-    assert (detractor["score"], detractor["band"], detractor["improve"]) == (
+    assert (detractor["score"], detractor["band"], detractor["q.improve"]) == (
         "3",
         "negative",
         "Too slow",
