@@ -74,3 +74,25 @@ def visible_questions(questions: Iterable[Q], answers: Mapping[str, Any]) -> lis
             if question.key in answers:
                 seen[question.key] = answers[question.key]
     return shown
+
+
+def possible_questions(questions: Iterable[Q], answers: Mapping[str, Any]) -> list[Q]:
+    """The questions that are shown or may still be: a condition on a question not answered yet
+    is undecided. For the progress count and for whether "Next" or "Send" ends the page."""
+    possible: list[Q] = []
+    decided: dict[str, Any] = {}  # answered (a skip counts as answered, with nothing)
+    undecided: set[str] = set()  # may be shown, not answered yet
+    for question in questions:
+        source = question.condition.get("question") if question.condition else None
+        if source in undecided:
+            possible.append(question)
+            undecided.add(question.key)
+            continue
+        if source is not None and not condition_met(question.condition, decided):
+            continue
+        possible.append(question)
+        if question.key in answers:
+            decided[question.key] = answers[question.key]
+        else:
+            undecided.add(question.key)
+    return possible

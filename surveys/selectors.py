@@ -3,6 +3,7 @@ chunks so memory stays flat however many there are."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 from collections.abc import Iterator
@@ -235,10 +236,8 @@ def customer_find(*, value: str) -> Customer | None:
     if "@" in value:
         return Customer.objects.filter(email__iexact=value).first()
     phones = [value]
-    try:
+    with contextlib.suppress(ValueError):
         phones.append(normalize_phone(value))
-    except ValueError:
-        pass
     return Customer.objects.filter(Q(phone__in=phones) | Q(external_id=value)).first()
 
 
@@ -265,9 +264,7 @@ def responses_with_answers() -> QuerySet[Response]:
     return Response.objects.select_related("touchpoint").prefetch_related(_answers_ordered())
 
 
-def response_list(
-    *, survey: Survey | None, filters: ResponseFilters
-) -> QuerySet[Response]:
+def response_list(*, survey: Survey | None, filters: ResponseFilters) -> QuerySet[Response]:
     responses = responses_with_answers()
     if survey is not None:
         responses = responses.filter(survey=survey)

@@ -27,7 +27,7 @@ from surveys import services
 from surveys.answers import AnswerValue, answer_parse
 from surveys.models import Invitation, Question, Response, Survey, SurveyChannel
 from surveys.presenters import QuestionView, question_views
-from surveys.scoring import visible_questions
+from surveys.scoring import possible_questions, visible_questions
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
 RESPONSE_COOKIE = "cxm_s{survey_id}"
@@ -287,6 +287,9 @@ def _render_questions(
     else:
         assert current is not None
         view = by_key[current.key]
+        if not preview:
+            # Count what may still come: a follow-up whose condition is not decided yet.
+            shown = possible_questions(questions, given)
         index = [q.key for q in shown].index(current.key)
         if preselect is not None:
             view.value = preselect

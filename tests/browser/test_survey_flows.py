@@ -99,7 +99,7 @@ def test_lead_builds_previews_and_activates_an_nps_survey_a_customer_answers_in_
     row = page.get_by_role("row", name="Sneller bezorgen")
     expect(row).to_contain_text("Dirk de Vries")
     row.get_by_role("link").first.click()
-    expect(page.locator("dl.answers")).to_contain_text("Bezorging")
+    expect(page.locator("dl.answers")).to_contain_text("Delivery")  # in the reader's language
     page.get_by_role("link", name="Dirk de Vries").click()
     expect(page.locator(".timeline")).to_contain_text("Relationship NPS · 3")
     screenshot(page, "survey-on-timeline")
@@ -111,7 +111,7 @@ def test_one_click_score_link_preselects_and_a_person_stores_it(browser, live_se
     survey = services.survey_create(
         name="NPS", kind="nps", default_language="en", languages=[], by=lead
     )
-    services.survey_status_change(survey=survey, status="active", by=lead)
+    survey = services.survey_status_change(survey=survey, status="active", by=lead)
     anna = customer_create(name="Anna", email="anna@example.com")
     invitation = services.invitation_create(survey=survey, customer=anna)
     url = f"{live_server.url}/s/{invitation.token}/?score=9"
@@ -125,7 +125,7 @@ def test_one_click_score_link_preselects_and_a_person_stores_it(browser, live_se
     assert not Response.objects.exists()
     # Without JavaScript a person taps Next, and the page still works.
     scanned.get_by_role("button", name="Next").click()
-    expect(scanned.get_by_text("What did you like most?")).to_be_visible()
+    expect(scanned.get_by_label("What did you like most?")).to_be_visible()
     scanner.close()
     assert Response.objects.get().score == 9
 
@@ -136,6 +136,6 @@ def test_one_click_score_link_preselects_and_a_person_stores_it(browser, live_se
     context = browser.new_context(**PHONE)
     person = context.new_page()
     person.goto(f"{live_server.url}/s/{other.token}/?score=4")
-    expect(person.get_by_text("What could we do better?")).to_be_visible()
+    expect(person.get_by_label("What could we do better?")).to_be_visible()
     assert Response.objects.get(invitation=other).score == 4
     context.close()

@@ -380,3 +380,17 @@ def test_question_form_shows_the_error_beside_the_field(client, cx_lead, nps_sur
     assert reply.status_code == 200
     assert "Give at least two choices" in reply.content.decode()
     assert not Question.objects.filter(key="pick").exists()
+
+
+def test_progress_counts_follow_ups_that_may_still_come(cx_lead):
+    from surveys.scoring import possible_questions, visible_questions
+
+    survey = services.survey_create(
+        name="NPS", kind="nps", default_language="en", languages=[], by=cx_lead
+    )
+    questions = list(survey.questions.all())
+    keys = lambda qs: [q.key for q in qs]  # noqa: E731
+    assert keys(visible_questions(questions, {})) == ["recommend"]
+    assert keys(possible_questions(questions, {})) == ["recommend", "improve", "ten", "liked"]
+    assert keys(possible_questions(questions, {"recommend": 9})) == ["recommend", "liked"]
+    assert keys(possible_questions(questions, {"recommend": ""})) == ["recommend"]
