@@ -15,9 +15,9 @@ from tests.conftest import assert_accessible, make_user, screenshot, sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NAV = {  # (shown, hidden); sections of later issues are hidden until they are built
-    Role.AGENT: (["Inbox", "Customers", "Journeys"], ["Surveys", "Dashboards"]),
-    Role.CX_LEAD: (["Inbox", "Customers", "Journeys"], ["Surveys", "Dashboards"]),
-    Role.ADMIN: (["Inbox", "Customers", "Journeys"], ["Surveys", "Dashboards"]),
+    Role.AGENT: (["Inbox", "Surveys", "Customers", "Journeys"], ["Dashboards"]),
+    Role.CX_LEAD: (["Inbox", "Surveys", "Customers", "Journeys"], ["Dashboards"]),
+    Role.ADMIN: (["Inbox", "Surveys", "Customers", "Journeys"], ["Dashboards"]),
 }
 
 
