@@ -85,6 +85,7 @@ def response_start(
     language: str,
     invitation: Invitation | None = None,
     browser_id: str | None = None,
+    token: str | None = None,
     channel: str = SurveyChannel.LINK,
 ) -> Response:
     """The invitation's response (created once, however many tabs submit at the same moment),
@@ -93,7 +94,7 @@ def response_start(
         "survey": survey,
         "survey_version": survey.version,
         "language": language,
-        "token": new_token(),
+        "token": token or new_token(),
     }
     if invitation is not None:
         with transaction.atomic():
@@ -120,8 +121,14 @@ def response_start(
                 touchpoint_id=survey.touchpoint_id,
             )
     except IntegrityError:
-        # The same browser started one a moment ago (one response per browser).
-        return Response.objects.get(survey=survey, browser_id=browser_id)
+        # The same page started it a moment ago (two answers saved at once carry the token the
+        # page was given), or the same browser did (one response per browser).
+        found = Response.objects.filter(survey=survey, token=defaults["token"]).first()
+        if found is None and browser_id:
+            found = Response.objects.filter(survey=survey, browser_id=browser_id).first()
+        if found is None:
+            raise
+        return found
 
 
 def given_answers(response: Response, questions: list[Question]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ score link preselects the score and the page's script posts it, or the person ta
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -35,6 +36,8 @@ BROWSER_COOKIE = "cxm_b"
 COOKIE_AGE = 90 * 24 * 3600
 RATE_PUBLIC = "30/m"  # answers posted from one address to public links
 RATE_INVITED = "120/m"
+# A finished respondent coming back soon after sees the thank-you page, later "already answered".
+THANKS_FOR = dt.timedelta(minutes=30)
 RATE_BAD_TOKEN = "60/m"  # noqa: S105 - a rate, not a secret
 
 
@@ -169,7 +172,7 @@ def _thanks(request: HttpRequest, survey: Survey, response: Response, token: str
     return _page(request, "surveys/respond/thanks.html", context)
 
 
-def _set_cookies(page: HttpResponse, survey: Survey, response: Response, browser: str) -> None:
+def _set_cookies(page: HttpResponseBase, survey: Survey, response: Response, browser: str) -> None:
     if response.invitation_id:
         return
     cookies = [(RESPONSE_COOKIE.format(survey_id=survey.pk), response.token)]
@@ -192,6 +195,12 @@ def _browser_id(request: HttpRequest) -> str:
     return value if TOKEN_RE.match(value) else services.new_token()
 
 
+def _planned_token(request: HttpRequest, survey: Survey) -> str | None:
+    """The response key this page handed out before any answer was stored (see ``_get``)."""
+    value = request.COOKIES.get(RESPONSE_COOKIE.format(survey_id=survey.pk), "")
+    return value if TOKEN_RE.match(value) else None
+
+
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def respond(request: HttpRequest, token: str) -> HttpResponse:
@@ -208,7 +217,8 @@ def respond(request: HttpRequest, token: str) -> HttpResponse:
     language = _language(request, survey, invitation, response)
     with translation.override(language):
         if response is not None and response.completed_at is not None:
-            if request.method == "POST" or not survey.one_response_per_browser or invitation:
+            just_now = response.completed_at > timezone.now() - THANKS_FOR
+            if request.method == "POST" or just_now or not survey.one_response_per_browser:
                 return _thanks(request, survey, response, token)
             return _page(
                 request,
@@ -243,7 +253,14 @@ def respond(request: HttpRequest, token: str) -> HttpResponse:
                     status=429,
                 )
             return _post(request, survey, invitation, response, language, token)
-        return _get(request, survey, response, language, token)
+        page = _get(request, survey, response, language, token)
+        if invitation is None and response is None:
+            # Answers saved at the same moment (the one-page form saves each as it is given)
+            # must land in one response: the page hands out its key now, stored at the first
+            # answer. Nothing is written to the database for a visit without answers.
+            planned = Response(token=_planned_token(request, survey) or services.new_token())
+            _set_cookies(page, survey, planned, _browser_id(request))
+        return page
 
 
 def _answer_rows(response: Response | None) -> dict[int, Any]:
@@ -354,6 +371,7 @@ def _post(
             language=language,
             invitation=invitation,
             browser_id=browser or None,
+            token=None if invitation else _planned_token(request, survey),
             channel=SurveyChannel.LINK,
         )
         if response.completed_at is not None:
@@ -488,7 +506,11 @@ def respond_answer(request: HttpRequest, token: str) -> HttpResponse:
         browser = "" if invitation else _browser_id(request)
         if response is None:
             response = services.response_start(
-                survey=survey, language=language, invitation=invitation, browser_id=browser or None
+                survey=survey,
+                language=language,
+                invitation=invitation,
+                browser_id=browser or None,
+                token=None if invitation else _planned_token(request, survey),
             )
         try:
             services.answers_record(

@@ -3,7 +3,10 @@ a customer answers it on a phone, and the answer shows up for the lead."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.db.models import F
 from playwright.sync_api import expect
 
 from cxm.accounts.models import Role
@@ -139,3 +142,70 @@ def test_one_click_score_link_preselects_and_a_person_stores_it(browser, live_se
     expect(person.get_by_label("What could we do better?")).to_be_visible()
     assert Response.objects.get(invitation=other).score == 4
     context.close()
+
+
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5f1b5a50000000049454e44ae426082"
+)
+
+
+def test_branded_public_link_on_one_page_and_the_csv_download(
+    page, browser, live_server, no_csp_violations, tmp_path
+):
+    lead = make_user(Role.CX_LEAD, "lead3@example.com")
+    survey = services.survey_create(
+        name="Showroom visit",
+        kind="visit_intent",
+        default_language="en",
+        languages=["fy"],
+        by=lead,
+    )
+    sign_in(page, live_server, lead.email)
+    page.goto(f"{live_server.url}/surveys/{survey.pk}/settings/")
+    page.get_by_label("All questions on one page").check()
+    page.get_by_label("Anonymous public link").check()
+    page.get_by_label("One response per browser").check()
+    page.get_by_label("Accent colour").fill("#ffee00")
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(PNG_1PX)
+    page.get_by_label("Logo", exact=True).set_input_files(str(logo))
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator(".field-error")).to_contain_text("hard to read")
+    page.get_by_label("Accent colour").fill("#7a1f5c")
+    page.get_by_label("Logo", exact=True).set_input_files(str(logo))
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator(".flash")).to_contain_text("Settings saved")
+    page.get_by_role("button", name="Activate").click()
+    public = page.locator("[data-public-link]").get_attribute("href")
+
+    # A visitor answers in Frisian on one page; the follow-up appears only after "no".
+    visitor = browser.new_context(**PHONE, locale="fy-NL")
+    answer = visitor.new_page()
+    answer.goto(public)
+    expect(answer.locator("html")).to_have_attribute("lang", "fy")
+    expect(answer.locator(".respond-logo")).to_be_visible()
+    missing = answer.locator("[data-question='missing']")
+    expect(missing).to_be_hidden()
+    answer.locator("[data-question='reason'] input[value='other']").check()
+    answer.locator("#q-reason-other").fill("In bank besjen")
+    answer.locator("[data-question='fulfilled'] input[value='no']").check()
+    expect(missing).to_be_visible()
+    answer.locator("#q-missing").fill("Te lang wachtsje")
+    assert_accessible(answer)
+    screenshot(answer, "survey-public-one-page-fy")
+    answer.locator("button[type=submit]").click()
+    expect(answer.locator(".respond-thanks")).to_be_visible()
+    Response.objects.update(completed_at=F("completed_at") - dt.timedelta(hours=1))
+    answer.goto(public)  # the same browser an hour later: no second response
+    expect(answer.locator("[data-survey]")).to_have_count(0)
+    expect(answer.locator("h1")).to_be_visible()
+    visitor.close()
+    response = Response.objects.get(survey=survey)
+    assert response.completed_at and response.customer_id is None and response.language == "fy"
+
+    page.goto(f"{live_server.url}/surveys/{survey.pk}/responses/")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    text = download.value.path().read_text()
+    assert "In bank besjen" in text and "Te lang wachtsje" in text

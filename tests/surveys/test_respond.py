@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import threading
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.urls import reverse
 
 from journeys.models import Interaction
@@ -198,6 +200,8 @@ def test_public_link_one_response_per_browser(client, nps_survey, cx_lead):
     response = Response.objects.get()
     assert response.completed_at is not None and response.customer_id is None
     assert response.browser_id
+    assert "?new=1" not in client.get(url).content.decode()  # thanks, and no way round it
+    Response.objects.update(completed_at=F("completed_at") - dt.timedelta(hours=1))
     again = client.get(url)
     assert "You have already answered" in again.content.decode()
     client.post(url, {"question": "recommend", "q-recommend": "1", "action": "next"})
@@ -427,3 +431,13 @@ def test_odd_filters_never_break_the_responses_page(
     assert export.status_code in (200, 302)
     if params == {"customer": "0"}:
         assert "Dirk de Vries" not in page.content.decode()
+
+
+def test_answers_saved_at_once_on_a_public_page_land_in_one_response(client, nps_survey):
+    Survey.objects.filter(pk=nps_survey.pk).update(public_enabled=True)
+    page = client.get(_url(nps_survey.public_token))
+    planned = page.cookies[f"cxm_s{nps_survey.pk}"].value
+    assert not Response.objects.exists()  # a visit alone writes nothing
+    first = services.response_start(survey=nps_survey, language="en", token=planned)
+    second = services.response_start(survey=nps_survey, language="en", token=planned)
+    assert first.pk == second.pk and Response.objects.count() == 1
