@@ -14,7 +14,6 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -326,15 +325,7 @@ class ResponseExportApi(APIView):
     def get(self, request: Request) -> StreamingHttpResponse:
         survey, filters = _response_filters(request, survey_required=True)
         assert survey is not None  # required above
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        stream = StreamingHttpResponse(
-            selectors.responses_csv(survey=survey, filters=filters),
-            content_type="text/csv; charset=utf-8",
-        )
-        stream["Content-Disposition"] = (
-            f'attachment; filename="survey-{survey.pk}-responses-{stamp}.csv"'
-        )
-        return stream
+        return selectors.responses_csv_download(survey=survey, filters=filters)
 
 
 class AnswerListApi(generics.ListAPIView):

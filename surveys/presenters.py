@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from surveys.answers import AnswerValue
 from surveys.models import Question, Survey
 
 
@@ -112,10 +113,6 @@ def question_views(
 
 
 def _answer_value(question: Question, answer: Any) -> Any:
-    if question.is_scored:
-        return answer.number
-    if question.type == Question.Type.MULTIPLE:
-        return list(answer.choices)
-    if answer.choices:
-        return answer.choices[0]
-    return answer.text
+    return AnswerValue(number=answer.number, choices=answer.choices, text=answer.text).comparable(
+        question
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from journeys.models import Customer
@@ -282,3 +283,15 @@ def answer_list(
     if question is not None:
         answers = answers.filter(question=question)
     return answers
+
+
+def responses_csv_download(*, survey: Survey, filters: ResponseFilters) -> StreamingHttpResponse:
+    """The export as a streamed download, for the responses page and the API alike."""
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    stream = StreamingHttpResponse(
+        responses_csv(survey=survey, filters=filters), content_type="text/csv; charset=utf-8"
+    )
+    stream["Content-Disposition"] = (
+        f'attachment; filename="survey-{survey.pk}-responses-{stamp}.csv"'
+    )
+    return stream

@@ -11,11 +11,11 @@ from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
@@ -369,12 +369,4 @@ def response_export(request: HttpRequest, survey_id: int) -> HttpResponseBase:
         for error in errors.values():
             messages.error(request, error)
         return redirect("surveys:response-list", survey_id=survey.pk)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    stream = StreamingHttpResponse(
-        selectors.responses_csv(survey=survey, filters=filters),
-        content_type="text/csv; charset=utf-8",
-    )
-    stream["Content-Disposition"] = (
-        f'attachment; filename="survey-{survey.pk}-responses-{stamp}.csv"'
-    )
-    return stream
+    return selectors.responses_csv_download(survey=survey, filters=filters)

@@ -98,23 +98,28 @@ def _bad_token_limited(request: HttpRequest) -> bool:
     )
 
 
+def _message(
+    request: HttpRequest, heading: str, message: str, *, status: int = 200, **context: Any
+) -> HttpResponse:
+    return _page(
+        request,
+        "surveys/respond/message.html",
+        {**context, "heading": heading, "message": message},
+        status=status,
+    )
+
+
 def _missing(request: HttpRequest) -> HttpResponse:
     language = translation.get_language_from_request(request)
     with translation.override(language):
         if _bad_token_limited(request):
-            return _page(
-                request,
-                "surveys/respond/message.html",
-                {"heading": _("Too many requests"), "message": _("Wait a minute and try again.")},
-                status=429,
+            return _message(
+                request, _("Too many requests"), _("Wait a minute and try again."), status=429
             )
-        return _page(
+        return _message(
             request,
-            "surveys/respond/message.html",
-            {
-                "heading": _("This link is not valid"),
-                "message": _("Check that you copied the whole link from your message."),
-            },
+            _("This link is not valid"),
+            _("Check that you copied the whole link from your message."),
             status=404,
         )
 
@@ -220,37 +225,25 @@ def respond(request: HttpRequest, token: str) -> HttpResponse:
             just_now = response.completed_at > timezone.now() - THANKS_FOR
             if request.method == "POST" or just_now or not survey.one_response_per_browser:
                 return _thanks(request, survey, response, token)
-            return _page(
+            return _message(
                 request,
-                "surveys/respond/message.html",
-                {
-                    **_base_context(survey, language, token),
-                    "heading": _("You have already answered"),
-                    "message": _("Thank you! Your answers were recorded."),
-                },
+                _("You have already answered"),
+                _("Thank you! Your answers were recorded."),
+                **_base_context(survey, language, token),
             )
         if not services.survey_is_open(survey, invitation):
-            return _page(
+            return _message(
                 request,
-                "surveys/respond/message.html",
-                {
-                    **_base_context(survey, language, token),
-                    "heading": _("This survey is closed"),
-                    "message": _("Thank you for your interest. It no longer takes answers."),
-                },
+                _("This survey is closed"),
+                _("Thank you for your interest. It no longer takes answers."),
                 status=410,
+                **_base_context(survey, language, token),
             )
         if request.method == "POST":
             rate = RATE_INVITED if invitation else RATE_PUBLIC
             if is_ratelimited(request, group="surveys-answer", key="ip", rate=rate, increment=True):
-                return _page(
-                    request,
-                    "surveys/respond/message.html",
-                    {
-                        "heading": _("Too many requests"),
-                        "message": _("Wait a minute and try again."),
-                    },
-                    status=429,
+                return _message(
+                    request, _("Too many requests"), _("Wait a minute and try again."), status=429
                 )
             return _post(request, survey, invitation, response, language, token)
         page = _get(request, survey, response, language, token)
