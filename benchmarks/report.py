@@ -108,3 +108,92 @@ def write(text: str, path: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+# ------------------------------------------------------------------------------------------------
+# Blocks: a part of docs/performance.md that one group of benchmarks writes on its own
+# ------------------------------------------------------------------------------------------------
+def _markers(key: str) -> tuple[str, str]:
+    return (
+        f"<!-- bench-block {key}: written by benchmarks/run.py --write; everything up to the end "
+        "marker is replaced on the next run -->",
+        f"<!-- bench-block {key}: end -->",
+    )
+
+
+def render_block(
+    key: str,
+    summary: Section,
+    sections: list[Section],
+    machine: dict[str, str],
+    *,
+    args: str,
+    run_note: str,
+    intro: str,
+) -> str:
+    """A self-contained section of the doc: its title (``summary.title``), how it was run, the
+    machine, its table of targets and its sections (as ``###``), between two markers."""
+    start, end = _markers(key)
+    load = machine["load"] + (
+        f" (at the end: {machine['load_end']})" if "load_end" in machine else ""
+    )
+    parts = [
+        start,
+        f"## {summary.title}",
+        "",
+        intro,
+        "",
+        "Every figure of this section comes from one run of",
+        "",
+        "```sh",
+        f"make bench{(' BENCH_ARGS=' + repr(args)) if args else ''}",
+        "```",
+        "",
+        "(`tests/harness.py`: a throwaway PostgreSQL and Redis, then `benchmarks/run.py`). "
+        + run_note,
+        "",
+        markdown_table(
+            ["Machine", ""],
+            [
+                ["Date", machine["date"]],
+                ["CPU (`nproc`)", f"{machine['nproc']} × {machine['cpu']}"],
+                ["Memory", machine["memory"]],
+                ["OS", f"{machine['os']}, Linux {machine['kernel']}"],
+                ["PostgreSQL", f"{machine['postgresql']}; {machine['pg_settings']}"],
+                ["Python / Django", f"{machine['python']} / {machine['django']}"],
+                ["Load average at the start", load],
+            ],
+        ),
+        "",
+        markdown_table(summary.columns, summary.rows),
+        "",
+    ]
+    for section in sections:
+        parts += [f"### {section.title}", ""]
+        if section.intro:
+            parts += [section.intro, ""]
+        if section.columns:
+            parts += [markdown_table(section.columns, section.rows), ""]
+        for note in section.notes:
+            parts += [note, ""]
+    parts.append(end)
+    return "\n".join(parts) + "\n"
+
+
+def write_block(key: str, block: str, path: Path | None = None) -> Path:
+    """Put ``block`` in place of the doc's block ``key`` (or at its end the first time), leaving
+    the rest of the file as it is."""
+    path = (path or DOC).resolve()
+    start, end = _markers(key)
+    text = path.read_text() if path.exists() else "# Performance\n"
+    head, found, rest = text.partition(start)
+    if found:
+        _old, closed, tail = rest.partition(end)
+        if not closed:
+            raise RuntimeError(f"{path}: the block {key!r} has no end marker")
+        text = head + block.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

@@ -35,7 +35,11 @@ ALL = (
     "inbox-webhook",
     "inbox-views",
     "inbox-replay",
+    "survey-pages",
+    "survey-load",
+    "survey-export",
 )
+SURVEYS = ("survey-pages", "survey-load", "survey-export")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -108,6 +112,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--replay", type=int, default=10_000, help="distinct webhooks of the replay (10,000)"
+    )
+    parser.add_argument(
+        "--survey-responses",
+        type=int,
+        default=1_000_000,
+        help="responses of the survey CSV export (1,000,000; about 2.5 answers each)",
+    )
+    parser.add_argument(
+        "--survey-small",
+        type=int,
+        default=100_000,
+        help="responses of the export's memory comparison (100,000)",
     )
     parser.add_argument(
         "--note", default="", help="a sentence about this run for docs/performance.md"
@@ -332,6 +348,7 @@ def main(argv: list[str]) -> int:
         )
 
     inbox_figures = _inbox(selected, args, var_dir, sections, summary)
+    survey_summary, survey_sections = _surveys(selected, args, var_dir)
 
     findings = Section(key="findings", title="Slow spots found", columns=[])
     findings.notes += _findings(import_figures, list_figures, scale_slowdown)
@@ -342,15 +359,195 @@ def main(argv: list[str]) -> int:
 
     elapsed = time.perf_counter() - started
     log(f"done in {elapsed / 60:.1f} min")
-    report.print_sections([summary, *sections])
+    printed = [summary, *sections] if summary.rows or sections else []
+    if survey_summary is not None:
+        printed += [survey_summary, *survey_sections]
+    report.print_sections(printed)
     if args.write:
         note = args.note or f"This run took {elapsed / 60:.1f} minutes."
         hidden = {"--note", args.note, "--output", str(args.output)}
         shown = " ".join(a for a in argv if a not in hidden)
-        text = report.render(sections, summary, info, args=shown, run_note=note)
-        path = report.write(text, args.output)
+        block = ""
+        if survey_summary is not None:
+            info["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            block = report.render_block(
+                "surveys",
+                survey_summary,
+                survey_sections,
+                info,
+                args=shown,
+                run_note=note,
+                intro=SURVEYS_INTRO,
+            )
+        if selected <= set(SURVEYS):
+            # Only the surveys ran: replace their block and keep every other figure of the doc.
+            path = report.write_block("surveys", block, args.output)
+        else:
+            text = report.render(sections, summary, info, args=shown, run_note=note)
+            if block:
+                text = text.rstrip("\n") + "\n\n" + block
+            path = report.write(text, args.output)
         print(f"\nwrote {path}")
     return 0
+
+
+SURVEYS_INTRO = (
+    "Figures for the targets of the surveys issue: the respondent page `/s/<token>/` (in "
+    "process, as the other page benchmarks), completed responses per second through gunicorn, "
+    "and the streamed CSV export of a million responses (`benchmarks/surveys.py`). This section "
+    "is written by `benchmarks/run.py --write` on its own when only the survey benchmarks run "
+    "(`--only survey-…`): it replaces the part of this file between its two markers and leaves "
+    "every other figure here as it was."
+)
+
+
+def _surveys(selected: set[str], args: argparse.Namespace, var_dir: Path) -> tuple[Any, list]:
+    """The surveys benchmarks (benchmarks/surveys.py): their own table of targets and sections.
+
+    The export runs first when selected, so the pages and completions are measured with its
+    million responses in the tables."""
+    from benchmarks.common import Section, ms, verdict
+
+    if not selected & set(SURVEYS):
+        return None, []
+    from benchmarks import surveys
+
+    table = Section(
+        key="surveys-targets",
+        title="Surveys",
+        columns=["Target", "Measured", "Result", "Ratio to the baseline (same run)"],
+    )
+    found: dict[str, Any] = {}
+    built: dict[str, Any] = {}
+    if "survey-export" in selected:
+        built["export"], found["export"] = surveys.bench_export(
+            var_dir, big=args.survey_responses, small=args.survey_small
+        )
+    if "survey-pages" in selected:
+        built["pages"], found["pages"] = surveys.bench_pages(requests=max(args.requests, 30))
+    if "survey-load" in selected:
+        built["load"], found["load"] = surveys.bench_load(
+            var_dir, seconds=args.load_seconds, connections=args.connections
+        )
+
+    pages = found.get("pages")
+    if pages:
+        gets = [c for c in pages["cases"] if c.kind == "GET"]
+        posts = [c for c in pages["cases"] if c.kind == "POST"]
+        for group, target, what in (
+            (gets, surveys.TARGET_PAGE_MS, "Respondent page served"),
+            (posts, surveys.TARGET_POST_MS, "Answer submitted"),
+        ):
+            worst = max(group, key=lambda c: c.timing.median_ms)
+            table.add(
+                f"{what} in under {target:.0f} ms median (PostgreSQL, in process, "
+                f"{pages['requests']} requests)",
+                "; ".join(
+                    f"{c.key}: {ms(c.timing.median_ms)} (p95 {ms(c.timing.p95_ms)})" for c in group
+                ),
+                verdict(all(c.timing.median_ms < target for c in group) and pages["check"]),
+                f"slowest ({worst.key}) {worst.timing.median_ms / worst.baseline.median_ms:.1f}× "
+                f"the {'bare' if worst.kind == 'GET' else 'one-INSERT'} view "
+                f"({ms(worst.baseline.median_ms)})",
+            )
+    load = found.get("load")
+    if load:
+        full, insert = load["full"], load["insert"]
+        table.add(
+            f"At least {surveys.TARGET_COMPLETIONS:,.0f} completed responses/s through gunicorn "
+            "(-w 2), one POST of a whole answer set each",
+            f"{load['per_s']:,.0f} completed/s ({full.completed:,} in {full.load.seconds:.1f} s; "
+            f"{full.load.rps:,.0f} req/s, p50 {ms(full.load.latency_ms.get('50%', 0))}, p99 "
+            f"{ms(full.load.latency_ms.get('99%', 0))}, {full.load.errors} errors; completed = "
+            f"answered: {'yes' if load['check'] else 'NO'})",
+            verdict(load["per_s"] >= surveys.TARGET_COMPLETIONS and load["check"]),
+            f"{load['ratio']:.0%} of the one-INSERT view ({insert.load.rps:,.0f} req/s)",
+        )
+    export = found.get("export")
+    if export:
+        empty, small, big = export["runs"]
+        table.add(
+            f"CSV export of {export['big']:,} responses streams with flat memory, peak RSS under "
+            f"{surveys.TARGET_EXPORT_RSS_MB:.0f} MB",
+            f"peak RSS {big.peak_rss_mb:.0f} MB at {big.rows:,} rows, {small.peak_rss_mb:.0f} MB at "
+            f"{small.rows:,} (the subprocess's VmHWM; highest sample during the stream "
+            f"{big.stream_peak_mb:.0f} / {small.stream_peak_mb:.0f} MB; `ru_maxrss` "
+            f"{big.ru_maxrss_mb:.0f} MB, which counts the benchmark process it was forked from); "
+            f"{big.rows_per_s:,.0f} rows/s ({big.stream_s:.0f} s, {big.bytes / 2**20:,.0f} MB of "
+            "CSV)",
+            verdict(
+                big.peak_rss_mb < surveys.TARGET_EXPORT_RSS_MB
+                and export["ratio"] < surveys.FLAT_RATIO
+                and export["stream_ratio"] < surveys.FLAT_RATIO
+                and export["rows_ok"]
+            ),
+            f"peak {export['ratio']:.2f}× the {small.rows:,}-row peak (in the stream "
+            f"{export['stream_ratio']:.2f}×); {big.peak_rss_mb / empty.peak_rss_mb:.2f}× an empty "
+            f"export's ({empty.peak_rss_mb:.0f} MB)",
+        )
+    sections = [built[k] for k in ("pages", "load", "export") if k in built]
+    notes = _survey_findings(found)
+    if notes:
+        slow = Section(key="survey-findings", title="Slow spots found in the surveys", columns=[])
+        slow.notes += notes
+        sections.append(slow)
+    return table, sections
+
+
+def _survey_findings(found: dict[str, Any]) -> list[str]:
+    """What the survey figures of this run say is slow, each only when this run shows it."""
+    from benchmarks import surveys
+    from benchmarks.common import ms
+
+    notes: list[str] = []
+    pages = found.get("pages")
+    if pages:
+        slow = [c for c in pages["cases"] if c.timing.median_ms >= c.target]
+        if slow:
+            notes.append(
+                "- **Respondent pages over their target**: "
+                + "; ".join(
+                    f"{c.label} {ms(c.timing.median_ms)} ({len(c.queries)} SQL statements)"
+                    for c in slow
+                )
+                + "."
+            )
+    load = found.get("load")
+    if load and load["per_s"] < surveys.TARGET_COMPLETIONS:
+        profile, full, lean, insert = load["profile"], load["full"], load["lean"], load["insert"]
+        notes.append(
+            f"- **Completions below {surveys.TARGET_COMPLETIONS:,.0f}/s**: {load['per_s']:,.0f}/s, "
+            f"{load['ratio']:.0%} of the one-INSERT view. The two cores run out: a completion "
+            f"costs {full.cpu_ms:.2f} ms of gunicorn CPU and {full.pg_cpu_ms:.2f} ms of "
+            f"PostgreSQL CPU ({insert.cpu_ms:.2f} + {insert.pg_cpu_ms:.2f} ms for the one-INSERT "
+            f"view), i.e. at most about {2000 / (full.cpu_ms + full.pg_cpu_ms):,.0f}/s on two "
+            "cores before the load generator takes its share. In process one completion takes "
+            f"{profile['request']:.2f} ms, {profile['sql_ms']:.2f} ms of it inside database calls, "
+            f"and runs {profile['queries']} SQL statements in three transactions "
+            "(`response_start`, `answers_record`, "
+            "`response_complete`): the response is looked up twice (`_response_for`, then "
+            "`get_or_create` with a savepoint), the answers just written are read back three "
+            "times (`missing_required`, the hidden-answer clean-up, `_timeline`), the customer "
+            "and the touchpoint are fetched again for the timeline although `_resolve` loaded the "
+            "invitation with its customer, and `interaction_record` looks its idempotency key up "
+            "(and takes a savepoint) for a response id that did not exist a moment before. Each "
+            "statement costs on both sides: the ORM builds and compiles it and psycopg sends it "
+            "in the worker, and PostgreSQL parses, plans and runs it. The what-if path "
+            "(`benchmarks/survey_variant_wsgi.py`: one transaction that inserts the response "
+            "already completed, its answers and the interaction, and updates the invitation "
+            f"once; {profile['lean_queries']} statements, {profile['lean']:.2f} ms in process) "
+            f"gives {load['lean_per_s']:,.0f} completions/s ({lean.cpu_ms:.2f} ms of gunicorn and "
+            f"{lean.pg_cpu_ms:.2f} ms of PostgreSQL CPU each) on the same machine in the same "
+            "run. So the fix is in `surveys/services/responding.py` and "
+            "`surveys/views/respond.py`: for a whole answer set on a fresh response, create the "
+            "response with its score and answers and complete it in one transaction; pass the "
+            "answers the request holds to the completion instead of reading them back; set "
+            "`response.customer` / `touchpoint` from the invitation loaded by `_resolve` "
+            "(`select_related('survey', 'customer', 'touchpoint')`); and let the timeline write "
+            "skip the idempotency `SELECT` when the response has just been completed by the "
+            "conditional `UPDATE` (the unique key still guards it)."
+        )
+    return notes
 
 
 def _inbox(
