@@ -21,6 +21,7 @@ from surveys.services.responding import (
     missing_required,
     response_complete,
     response_start,
+    response_submit,
     survey_is_open,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "question_save",
     "response_complete",
     "response_start",
+    "response_submit",
     "survey_create",
     "survey_duplicate",
     "survey_is_open",

@@ -97,20 +97,21 @@ def response_start(
         "token": token or new_token(),
     }
     if invitation is not None:
-        with transaction.atomic():
-            response, created = Response.objects.get_or_create(
-                invitation=invitation,
-                defaults={
+        try:
+            with transaction.atomic():
+                response = Response.objects.create(
                     **defaults,
-                    "customer_id": invitation.customer_id,
-                    "channel": invitation.channel,
-                    "touchpoint_id": invitation.touchpoint_id,
-                },
-            )
-            if created:
+                    invitation=invitation,
+                    customer=invitation.customer,
+                    channel=invitation.channel,
+                    touchpoint=invitation.touchpoint,
+                )
                 Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(
                     opened_at=timezone.now(), status=Invitation.Status.OPENED
                 )
+        except IntegrityError:
+            # Another tab of the same invitation started it a moment ago: one response.
+            return Response.objects.get(invitation=invitation)
         return response
     try:
         with transaction.atomic():
@@ -201,6 +202,17 @@ def main_question(questions: list[Question]) -> Question | None:
     return next((q for q in scored if q.metric), scored[0] if scored else None)
 
 
+def _score_fields(questions: list[Question], given: Mapping[str, Any]) -> dict[str, Any]:
+    main = main_question(questions)
+    if main is None or main.key not in given:
+        return {}
+    number = given[main.key]
+    return {
+        "score": number,
+        "band": band_for(main, number) if isinstance(number, int) else "",
+    }
+
+
 def missing_required(response: Response, questions: list[Question]) -> list[Question]:
     answers = given_answers(response, questions)
     return [
@@ -210,29 +222,70 @@ def missing_required(response: Response, questions: list[Question]) -> list[Ques
     ]
 
 
-def response_complete(*, response: Response, questions: list[Question]) -> bool:
-    """Complete the response once: True for the call that did it. Records the interaction on the
-    customer's timeline and sends ``response_submitted`` after commit."""
-    missing = missing_required(response, questions)
+def response_submit(
+    *,
+    response: Response,
+    questions: list[Question],
+    values: Mapping[Question, AnswerValue],
+    language: str = "",
+    stored: Mapping[str, Any] | None = None,
+) -> bool:
+    """Record the last answers and complete the response, in one transaction: True for the call
+    that completed it (the database decides, with a conditional UPDATE). ``stored`` is what the
+    caller already read of the response's answers (``given_answers``); a new response has none.
+
+    Answers to questions a later answer hid no longer count and are removed. The interaction
+    goes on the customer's timeline, and ``response_submitted`` is sent after commit."""
+    given = dict(stored) if stored is not None else given_answers(response, questions)
+    stored_keys = set(given)
+    given.update({q.key: v.comparable(q) for q, v in values.items()})
+    visible = visible_questions(questions, given)
+    missing = [q for q in visible if q.required and given.get(q.key) in (None, "", [])]
     if missing:
         raise ApplicationError(_("This question needs an answer."), field=missing[0].key)
+    shown = {q.pk for q in visible}
+    hidden = [q.pk for q in questions if q.key in stored_keys and q.pk not in shown]
     now = timezone.now()
-    with transaction.atomic():
-        done = Response.objects.filter(pk=response.pk, completed_at__isnull=True).update(
-            completed_at=now, updated_at=now
+    fields: dict[str, Any] = {"completed_at": now, "updated_at": now}
+    fields.update(
+        _score_fields(questions, {q.key: given[q.key] for q in visible if q.key in given})
+    )
+    if language and language != response.language:
+        fields["language"] = language
+    rows = [
+        Answer(
+            response=response,
+            question=question,
+            number=value.number,
+            choices=value.choices,
+            text=value.text,
+            created_at=now,
+            updated_at=now,
         )
-        if not done:
+        for question, value in values.items()
+        if question.pk in shown
+    ]
+    with transaction.atomic():
+        if not Response.objects.filter(pk=response.pk, completed_at__isnull=True).update(**fields):
             return False
-        response.completed_at = now
-        # Answers to questions a later answer hid (the respondent went back) no longer count.
-        shown = {q.pk for q in visible_questions(questions, given_answers(response, questions))}
-        Answer.objects.filter(response=response).exclude(question_id__in=shown).delete()
+        for name, value in fields.items():
+            setattr(response, name, value)
+        if rows:
+            Answer.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["response", "question"],
+                update_fields=["number", "choices", "text", "updated_at"],
+            )
+        if hidden:
+            Answer.objects.filter(response=response, question_id__in=hidden).delete()
         if response.invitation_id:
             Invitation.objects.filter(pk=response.invitation_id).update(
                 status=Invitation.Status.RESPONDED, responded_at=now
             )
         if response.customer_id:
-            _timeline(response, questions)
+            comment = next((given[q.key] for q in visible if q.is_text and given.get(q.key)), "")
+            _timeline(response, comment)
         survey_id, customer_id, response_id = response.survey_id, response.customer_id, response.pk
         transaction.on_commit(
             lambda: response_submitted.send(
@@ -248,17 +301,13 @@ def response_complete(*, response: Response, questions: list[Question]) -> bool:
     return True
 
 
-def _timeline(response: Response, questions: list[Question]) -> None:
+def response_complete(*, response: Response, questions: list[Question]) -> bool:
+    """Complete a response whose answers are all stored (see ``response_submit``)."""
+    return response_submit(response=response, questions=questions, values={})
+
+
+def _timeline(response: Response, comment: str) -> None:
     survey = response.survey
-    answers = {a.question_id: a for a in response.answers.all()}
-    comment = next(
-        (
-            answers[q.pk].text
-            for q in questions
-            if q.is_text and q.pk in answers and answers[q.pk].text
-        ),
-        "",
-    )
     parts = [survey.name]
     if response.score is not None:
         parts.append(str(response.score))

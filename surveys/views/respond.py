@@ -44,7 +44,11 @@ RATE_BAD_TOKEN = "60/m"  # noqa: S105 - a rate, not a secret
 def _resolve(token: str) -> tuple[Survey, Invitation | None] | None:
     if not TOKEN_RE.match(token):
         return None
-    invitation = Invitation.objects.select_related("survey", "customer").filter(token=token).first()
+    invitation = (
+        Invitation.objects.select_related("survey", "customer", "touchpoint")
+        .filter(token=token)
+        .first()
+    )
     if invitation is not None:
         return invitation.survey, invitation
     survey = Survey.objects.filter(public_token=token, public_enabled=True).first()
@@ -55,7 +59,13 @@ def _response_for(
     request: HttpRequest, survey: Survey, invitation: Invitation | None
 ) -> Response | None:
     if invitation is not None:
-        return Response.objects.filter(invitation=invitation).first()
+        found = Response.objects.filter(invitation=invitation).first()
+        if found is not None:
+            # Already loaded with the invitation: no query per use.
+            found.survey = survey
+            found.customer = invitation.customer
+            found.touchpoint = invitation.touchpoint
+        return found
     token = request.COOKIES.get(RESPONSE_COOKIE.format(survey_id=survey.pk), "")
     if TOKEN_RE.match(token):
         found = Response.objects.filter(survey=survey, token=token).first()
@@ -358,6 +368,7 @@ def _post(
 ) -> HttpResponse:
     questions = list(survey.questions.all())
     browser = "" if invitation else _browser_id(request)
+    fresh = response is None
     if response is None:
         response = services.response_start(
             survey=survey,
@@ -371,10 +382,12 @@ def _post(
             page = _thanks(request, survey, response, token)
             _set_cookies(page, survey, response, browser)
             return page
+    # What is stored already: nothing for a response this request started.
+    stored = {} if fresh else services.given_answers(response, questions)
     if survey.display == Survey.Display.ALL:
-        page = _post_all(request, survey, questions, response, language, token)
+        page = _post_all(request, survey, questions, response, language, token, stored)
     else:
-        page = _post_one(request, survey, questions, response, language, token)
+        page = _post_one(request, survey, questions, response, language, token, stored)
     _set_cookies(page, survey, response, browser)
     return page
 
@@ -386,9 +399,10 @@ def _post_one(
     response: Response,
     language: str,
     token: str,
+    stored: dict[str, Any],
 ) -> HttpResponse:
     base = reverse("surveys:respond", args=[token])
-    given = services.given_answers(response, questions)
+    given = dict(stored)
     visible = visible_questions(questions, given)
     question = next((q for q in visible if q.key == request.POST.get("question")), None)
     if question is None:
@@ -406,15 +420,15 @@ def _post_one(
             request, survey, questions, response, language, token,
             current=question, errors={question.key: exc.message}, status=400,
         )  # fmt: skip
-    services.answers_record(
-        response=response, values={question: value}, language=language, questions=questions
-    )
     given[question.key] = value.comparable(question)
-    visible = visible_questions(questions, given)
-    following = [q for q in visible if q.position > question.position]
+    following = [q for q in visible_questions(questions, given) if q.position > question.position]
     if following:
+        services.answers_record(
+            response=response, values={question: value}, language=language, questions=questions
+        )
         return redirect(f"{base}?q={following[0].key}")
-    return _complete(request, survey, response, questions, language, token)
+    # The last question: its answer and the completion in one transaction.
+    return _submit(request, survey, questions, response, language, token, {question: value}, stored)
 
 
 def _post_all(
@@ -424,6 +438,7 @@ def _post_all(
     response: Response,
     language: str,
     token: str,
+    stored: dict[str, Any],
 ) -> HttpResponse:
     values: dict[str, AnswerValue] = {}
     errors: dict[str, str] = {}
@@ -434,22 +449,47 @@ def _post_all(
             errors[question.key] = exc.message
     given = {q.key: values[q.key].comparable(q) for q in questions if q.key in values}
     visible = visible_questions(questions, given)
-    services.answers_record(
-        response=response,
-        values={q: values[q.key] for q in visible if q.key in values},
-        language=language,
-        questions=questions,
-    )
+    shown = {q: values[q.key] for q in visible if q.key in values}
     for question in visible:
         if question.required and question.key in values and values[question.key].is_empty:
             errors[question.key] = _("This question needs an answer.")
     errors = {key: message for key, message in errors.items() if key in {q.key for q in visible}}
     if errors:
+        # Keep what was answered well; the page shows what still needs attention.
+        services.answers_record(
+            response=response, values=shown, language=language, questions=questions
+        )
         return _render_questions(
             request, survey, questions, response, language, token,
             errors=errors, posted=values, status=400,
         )  # fmt: skip
-    return _complete(request, survey, response, questions, language, token)
+    return _submit(request, survey, questions, response, language, token, shown, stored)
+
+
+def _submit(
+    request: HttpRequest,
+    survey: Survey,
+    questions: list[Question],
+    response: Response,
+    language: str,
+    token: str,
+    values: dict[Question, AnswerValue],
+    stored: dict[str, Any],
+) -> HttpResponse:
+    try:
+        services.response_submit(
+            response=response, questions=questions, values=values, language=language, stored=stored
+        )
+    except ApplicationError as exc:
+        services.answers_record(
+            response=response, values=values, language=language, questions=questions
+        )
+        current = next(q for q in questions if q.key == exc.field)
+        return _render_questions(
+            request, survey, questions, response, language, token,
+            current=current, errors={current.key: exc.message}, status=400,
+        )  # fmt: skip
+    return redirect(reverse("surveys:respond", args=[token]))
 
 
 def _complete(

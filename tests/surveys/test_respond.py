@@ -441,3 +441,15 @@ def test_answers_saved_at_once_on_a_public_page_land_in_one_response(client, nps
     first = services.response_start(survey=nps_survey, language="en", token=planned)
     second = services.response_start(survey=nps_survey, language="en", token=planned)
     assert first.pk == second.pk and Response.objects.count() == 1
+
+
+def test_completing_a_whole_page_takes_few_queries(
+    client, nps_survey, customer, django_assert_max_num_queries
+):
+    Survey.objects.filter(pk=nps_survey.pk).update(display="all")
+    invitation = services.invitation_create(survey=nps_survey, customer=customer)
+    # Invitation, response, questions; start the response; then one transaction with the
+    # completing UPDATE, the answers, the invitation and the timeline entry.
+    with django_assert_max_num_queries(16):
+        reply = client.post(_url(invitation.token), {"q-recommend": "9", "q-liked": "Quick"})
+    assert reply.status_code == 302 and Response.objects.get().completed_at
