@@ -438,10 +438,13 @@ def interaction_record(
     source_url: str = "",
     data: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
+    likely_new: bool = False,
 ) -> tuple[Interaction, bool]:
     """Record one interaction of a known customer. Returns ``(interaction, created)``; with an
-    ``idempotency_key`` a repeat returns the first one and records nothing."""
-    if idempotency_key:
+    ``idempotency_key`` a repeat returns the first one and records nothing. ``likely_new`` skips
+    the lookup before the insert (the unique key still catches a repeat), for callers that have
+    just created what the interaction is about."""
+    if idempotency_key and not likely_new:
         found = Interaction.objects.filter(idempotency_key=idempotency_key).first()
         if found is not None:
             return found, False

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -112,15 +114,18 @@ def response_start(
         except IntegrityError:
             # Another tab of the same invitation started it a moment ago: one response.
             return Response.objects.get(invitation=invitation)
+        response.just_created = True  # type: ignore[attr-defined]
         return response
     try:
         with transaction.atomic():
-            return Response.objects.create(
+            response = Response.objects.create(
                 **defaults,
                 browser_id=browser_id if survey.one_response_per_browser else None,
                 channel=channel,
                 touchpoint_id=survey.touchpoint_id,
             )
+            response.just_created = True  # type: ignore[attr-defined]
+            return response
     except IntegrityError:
         # The same page started it a moment ago (two answers saved at once carry the token the
         # page was given), or the same browser did (one response per browser).
@@ -222,37 +227,24 @@ def missing_required(response: Response, questions: list[Question]) -> list[Ques
     ]
 
 
-def response_submit(
-    *,
-    response: Response,
-    questions: list[Question],
-    values: Mapping[Question, AnswerValue],
-    language: str = "",
-    stored: Mapping[str, Any] | None = None,
-) -> bool:
-    """Record the last answers and complete the response, in one transaction: True for the call
-    that completed it (the database decides, with a conditional UPDATE). ``stored`` is what the
-    caller already read of the response's answers (``given_answers``); a new response has none.
-
-    Answers to questions a later answer hid no longer count and are removed. The interaction
-    goes on the customer's timeline, and ``response_submitted`` is sent after commit."""
-    given = dict(stored) if stored is not None else given_answers(response, questions)
-    stored_keys = set(given)
-    given.update({q.key: v.comparable(q) for q, v in values.items()})
+def _check(
+    questions: list[Question], given: Mapping[str, Any]
+) -> tuple[list[Question], dict[str, Any]]:
+    """The questions shown for these answers, and the score fields; a required question shown
+    without an answer is an error naming it."""
     visible = visible_questions(questions, given)
     missing = [q for q in visible if q.required and given.get(q.key) in (None, "", [])]
     if missing:
         raise ApplicationError(_("This question needs an answer."), field=missing[0].key)
-    shown = {q.pk for q in visible}
-    hidden = [q.pk for q in questions if q.key in stored_keys and q.pk not in shown]
-    now = timezone.now()
-    fields: dict[str, Any] = {"completed_at": now, "updated_at": now}
-    fields.update(
-        _score_fields(questions, {q.key: given[q.key] for q in visible if q.key in given})
+    return visible, _score_fields(
+        questions, {q.key: given[q.key] for q in visible if q.key in given}
     )
-    if language and language != response.language:
-        fields["language"] = language
-    rows = [
+
+
+def _answer_rows(
+    response: Response, values: Mapping[Question, AnswerValue], shown: set[int], now: Any
+) -> list[Answer]:
+    return [
         Answer(
             response=response,
             question=question,
@@ -265,6 +257,57 @@ def response_submit(
         for question, value in values.items()
         if question.pk in shown
     ]
+
+
+def _finished(
+    response: Response, visible: list[Question], given: Mapping[str, Any], now: Any
+) -> None:
+    """Inside the completing transaction: the invitation, the timeline, and the signal."""
+    if response.invitation_id:
+        Invitation.objects.filter(pk=response.invitation_id).update(
+            status=Invitation.Status.RESPONDED,
+            responded_at=now,
+            opened_at=Coalesce("opened_at", Value(now)),
+        )
+    if response.customer_id:
+        comment = next((given[q.key] for q in visible if q.is_text and given.get(q.key)), "")
+        _timeline(response, comment)
+    survey_id, customer_id, response_id = response.survey_id, response.customer_id, response.pk
+    transaction.on_commit(
+        lambda: response_submitted.send(
+            sender=Response, response_id=response_id, survey_id=survey_id, customer_id=customer_id
+        )
+    )
+    logger.info(
+        "surveys.response.completed", extra={"response_id": response_id, "survey_id": survey_id}
+    )
+
+
+def response_submit(
+    *,
+    response: Response,
+    questions: list[Question],
+    values: Mapping[Question, AnswerValue],
+    language: str = "",
+    stored: Mapping[str, Any] | None = None,
+) -> bool:
+    """Record the last answers and complete the response, in one transaction: True for the call
+    that completed it (the database decides, with a conditional UPDATE). ``stored`` is what the
+    caller already read of the response's answers (``given_answers``).
+
+    Answers to questions a later answer hid no longer count and are removed. The interaction
+    goes on the customer's timeline, and ``response_submitted`` is sent after commit."""
+    given = dict(stored) if stored is not None else given_answers(response, questions)
+    stored_keys = set(given)
+    given.update({q.key: v.comparable(q) for q, v in values.items()})
+    visible, fields = _check(questions, given)
+    shown = {q.pk for q in visible}
+    hidden = [q.pk for q in questions if q.key in stored_keys and q.pk not in shown]
+    now = timezone.now()
+    fields.update({"completed_at": now, "updated_at": now})
+    if language and language != response.language:
+        fields["language"] = language
+    rows = _answer_rows(response, values, shown, now)
     with transaction.atomic():
         if not Response.objects.filter(pk=response.pk, completed_at__isnull=True).update(**fields):
             return False
@@ -279,26 +322,53 @@ def response_submit(
             )
         if hidden:
             Answer.objects.filter(response=response, question_id__in=hidden).delete()
-        if response.invitation_id:
-            Invitation.objects.filter(pk=response.invitation_id).update(
-                status=Invitation.Status.RESPONDED, responded_at=now
-            )
-        if response.customer_id:
-            comment = next((given[q.key] for q in visible if q.is_text and given.get(q.key)), "")
-            _timeline(response, comment)
-        survey_id, customer_id, response_id = response.survey_id, response.customer_id, response.pk
-        transaction.on_commit(
-            lambda: response_submitted.send(
-                sender=Response,
-                response_id=response_id,
-                survey_id=survey_id,
-                customer_id=customer_id,
-            )
-        )
-    logger.info(
-        "surveys.response.completed", extra={"response_id": response.pk, "survey_id": survey_id}
-    )
+        _finished(response, visible, given, now)
     return True
+
+
+def response_create_complete(
+    *,
+    survey: Survey,
+    questions: list[Question],
+    values: Mapping[Question, AnswerValue],
+    language: str,
+    invitation: Invitation | None = None,
+    browser_id: str | None = None,
+    token: str | None = None,
+    channel: str = SurveyChannel.LINK,
+) -> Response | None:
+    """A whole answer set for a response not started yet (the one-page form sent at once): the
+    response is created complete with its answers in one transaction. None when a response
+    exists after all (another tab, an earlier save): the caller completes that one instead."""
+    given = {q.key: v.comparable(q) for q, v in values.items()}
+    visible, fields = _check(questions, given)
+    now = timezone.now()
+    response = Response(
+        survey=survey,
+        survey_version=survey.version,
+        language=language,
+        token=token or new_token(),
+        started_at=now,
+        completed_at=now,
+        **fields,
+    )
+    if invitation is not None:
+        response.invitation = invitation
+        response.customer = invitation.customer
+        response.channel = invitation.channel
+        response.touchpoint = invitation.touchpoint
+    else:
+        response.browser_id = browser_id if survey.one_response_per_browser else None
+        response.channel = channel
+        response.touchpoint_id = survey.touchpoint_id
+    try:
+        with transaction.atomic():
+            response.save(force_insert=True)
+            Answer.objects.bulk_create(_answer_rows(response, values, {q.pk for q in visible}, now))
+            _finished(response, visible, given, now)
+    except IntegrityError:
+        return None
+    return response
 
 
 def response_complete(*, response: Response, questions: list[Question]) -> bool:
@@ -324,4 +394,5 @@ def _timeline(response: Response, comment: str) -> None:
         source_id=response.pk,
         data={"survey_id": survey.pk, "score": response.score, "band": response.band},
         idempotency_key=f"surveys.response.{response.pk}",
+        likely_new=True,  # this transaction completed the response a moment ago
     )

@@ -368,7 +368,12 @@ def _post(
 ) -> HttpResponse:
     questions = list(survey.questions.all())
     browser = "" if invitation else _browser_id(request)
-    fresh = response is None
+    if response is None and survey.display == Survey.Display.ALL:
+        done = _post_all_at_once(request, survey, invitation, questions, language, browser)
+        if done is not None:
+            finished = redirect(reverse("surveys:respond", args=[token]))
+            _set_cookies(finished, survey, done, browser)
+            return finished
     if response is None:
         response = services.response_start(
             survey=survey,
@@ -383,6 +388,7 @@ def _post(
             _set_cookies(page, survey, response, browser)
             return page
     # What is stored already: nothing for a response this request started.
+    fresh = getattr(response, "just_created", False)
     stored = {} if fresh else services.given_answers(response, questions)
     if survey.display == Survey.Display.ALL:
         page = _post_all(request, survey, questions, response, language, token, stored)
@@ -390,6 +396,36 @@ def _post(
         page = _post_one(request, survey, questions, response, language, token, stored)
     _set_cookies(page, survey, response, browser)
     return page
+
+
+def _post_all_at_once(
+    request: HttpRequest,
+    survey: Survey,
+    invitation: Invitation | None,
+    questions: list[Question],
+    language: str,
+    browser: str,
+) -> Response | None:
+    """The one-page form sent whole before anything was saved: one transaction creates the
+    response complete. None when the answers need attention or a response exists after all;
+    the usual path then shows the errors or completes that response."""
+    values: dict[Question, AnswerValue] = {}
+    try:
+        for question in questions:
+            values[question] = answer_parse(question, request.POST)
+        given = {q.key: v.comparable(q) for q, v in values.items()}
+        shown = {q: values[q] for q in visible_questions(questions, given)}
+        return services.response_create_complete(
+            survey=survey,
+            questions=questions,
+            values=shown,
+            language=language,
+            invitation=invitation,
+            browser_id=browser or None,
+            token=None if invitation else _planned_token(request, survey),
+        )
+    except ApplicationError:
+        return None
 
 
 def _post_one(
