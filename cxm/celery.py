@@ -35,6 +35,8 @@ app.conf.beat_schedule = {
         "task": "inbox.purge_payloads",
         "schedule": crontab(hour=4, minute=23),
     },
+    "surveys-dispatch": {"task": "surveys.send.dispatch", "schedule": 60.0},
+    "surveys-remind": {"task": "surveys.send.remind", "schedule": 600.0},
     "journeys-customer-import-sweep": {"task": "journeys.customer_import_sweep", "schedule": 300.0},
     "journeys-purge-old-import-files": {
         "task": "journeys.purge_old_import_files",

@@ -288,6 +288,10 @@ EMAIL_BACKEND = env.str(
 INBOX_EMAIL_DOMAIN = env.str("INBOX_EMAIL_DOMAIN", default="cxm.localhost")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cxm <cxm@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Survey invitations: the sender, and the contact rule — at most one invitation per customer in
+# this many days, across all surveys and channels (a distribution can set its own).
+SURVEY_FROM_EMAIL = env.str("SURVEY_FROM_EMAIL", default=DEFAULT_FROM_EMAIL)
+SURVEY_CONTACT_DAYS = env.int("SURVEY_CONTACT_DAYS", default=30)
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

@@ -7,6 +7,7 @@ import json
 import logging
 import mimetypes
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import nh3
@@ -350,7 +351,10 @@ def message_receive(
     )
     if keyword in STOP_WORDS:
         suppression_add(
-            channel=inbound.channel, address=inbound.from_address, reason=Suppression.Reason.STOP
+            channel=inbound.channel,
+            address=inbound.from_address,
+            reason=Suppression.Reason.STOP,
+            customer=conversation.customer,
         )
     elif keyword in START_WORDS:
         suppression_remove(channel=inbound.channel, address=inbound.from_address)
@@ -446,10 +450,22 @@ def _store_attachments(message: Message, inbound: InboundMessage) -> list[dict[s
 # ------------------------------------------------------------------------------------------------
 # Suppression list
 # ------------------------------------------------------------------------------------------------
-def suppression_add(*, channel: str, address: str, reason: str) -> None:
-    Suppression.objects.get_or_create(
+def suppression_add(
+    *, channel: str, address: str, reason: str, customer: Customer | None = None
+) -> None:
+    """Never send to this address on this channel again (until START); with the customer
+    known, their timeline shows it."""
+    _row, created = Suppression.objects.get_or_create(
         channel=channel, address=address.lower(), defaults={"reason": reason}
     )
+    if created and customer is not None:
+        journeys_services.interaction_record(
+            customer=customer,
+            kind="customer.opted_out",
+            channel=_timeline_channel(channel),
+            summary=str(Suppression.Reason(reason).label),
+            data={"channel": channel, "reason": reason},
+        )
     logger.info("inbox.suppression.added", extra={"channel": channel, "reason": reason})
 
 
@@ -635,9 +651,11 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
             attempts=F("attempts") + 1, claimed_until=now + CLAIM, next_attempt_at=None
         )
     message = delivery.message
-    assert message is not None
-    conversation = message.conversation
-    outbound = _outbound_for(delivery=delivery, message=message, conversation=conversation)
+    outbound = (
+        _outbound_for(delivery=delivery, message=message, conversation=message.conversation)
+        if message is not None
+        else _outbound_own(delivery)
+    )
     try:
         receipt = _provider_send(delivery.provider, outbound)
     except ProviderError as exc:
@@ -739,6 +757,92 @@ def _outbound_for(
         text=message.text,
         status_callback=settings.PUBLIC_BASE_URL + reverse("inbox:twilio-status"),
     )
+
+
+def _sender_for(channel: str) -> str:
+    return (
+        ChannelAccount.objects.filter(kind=channel, is_active=True)
+        .values_list("address", flat=True)
+        .first()
+        or ""
+    )
+
+
+def _outbound_own(delivery: Delivery) -> OutboundMessage:
+    """A delivery that carries its own content (a survey invitation, not a conversation reply)."""
+    if delivery.channel == ChannelKind.EMAIL:
+        return OutboundMessage(
+            channel=delivery.channel,
+            to_address=delivery.to_address,
+            from_address=delivery.from_address or settings.DEFAULT_FROM_EMAIL,
+            subject=delivery.subject,
+            text=delivery.text,
+            html=delivery.html,
+            headers=dict(delivery.headers),
+            # Our own Message-ID: the receipt of a backend without ids (the dev outbox) still
+            # names this delivery alone.
+            message_id=email_message_id(),
+        )
+    return OutboundMessage(
+        channel=delivery.channel,
+        to_address=delivery.to_address,
+        from_address=delivery.from_address or _sender_for(delivery.channel),
+        text=delivery.text,
+        status_callback=settings.PUBLIC_BASE_URL + reverse("inbox:twilio-status"),
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryDraft:
+    """What another app asks the inbox to send, outside any conversation."""
+
+    channel: str
+    to_address: str
+    text: str
+    subject: str = ""
+    html: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    from_address: str = ""
+
+
+def deliveries_queue(*, drafts: list[DeliveryDraft]) -> list[Delivery]:
+    """Queue messages that belong to no conversation (survey invitations): the rows in bulk,
+    then, after commit, send tasks in batches. Suppressed addresses are the caller's to skip."""
+    rows = Delivery.objects.bulk_create(
+        [
+            Delivery(
+                channel=draft.channel,
+                provider=provider_for(draft.channel),
+                to_address=draft.to_address,
+                subject=draft.subject[:255],
+                text=draft.text,
+                html=draft.html,
+                headers=draft.headers,
+                from_address=draft.from_address,
+            )
+            for draft in drafts
+        ],
+        batch_size=1000,
+    )
+    ids = [row.pk for row in rows]
+    for start in range(0, len(ids), SEND_BATCH):
+        enqueue_on_commit(
+            Job.INBOX_DELIVERY_SEND_BATCH, delivery_ids=ids[start : start + SEND_BATCH]
+        )
+    return rows
+
+
+SEND_BATCH = 100
+
+
+def deliveries_send(*, delivery_ids: list[int]) -> int:
+    """Send a batch of deliveries one by one (each with its own claim); returns how many went."""
+    sent = 0
+    for delivery_id in delivery_ids:
+        delivery = delivery_send(delivery_id=delivery_id)
+        if delivery is not None and delivery.status != Delivery.Status.QUEUED:
+            sent += 1
+    return sent
 
 
 def _provider_send(provider: str, outbound: OutboundMessage) -> Receipt:

@@ -44,3 +44,8 @@ def inbound_drain() -> None:
 @shared_task(name=Job.INBOX_DELIVERY_SEND.value)
 def delivery_send(*, delivery_id: int) -> None:
     services.delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(name=Job.INBOX_DELIVERY_SEND_BATCH.value)
+def deliveries_send(*, delivery_ids: list[int]) -> None:
+    services.deliveries_send(delivery_ids=delivery_ids)

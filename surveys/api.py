@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -23,9 +25,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
-from journeys.models import Touchpoint
+from cxm.api import StrictSerializer
+from cxm.errors import NotFound
+from journeys.models import Customer, Touchpoint
 from surveys import selectors
-from surveys.models import Answer, Band, Question, Response, Survey, SurveyChannel
+from surveys.models import Answer, Band, Invitation, Question, Response, Survey, SurveyChannel
+from surveys.services import distribution as distribution_services
 
 # Largest value of a BigAutoField: a larger "id" can match nothing and must not reach the database.
 ID_MAX = 2**63 - 1
@@ -366,3 +371,86 @@ class AnswerListApi(generics.ListAPIView):
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> ApiResponse:
         return super().get(request, *args, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------
+# The trigger API: invite one customer
+# ------------------------------------------------------------------------------------------------
+class CustomerRef(StrictSerializer):
+    id = serializers.IntegerField(required=False, min_value=1)
+    external_id = serializers.CharField(required=False, max_length=100)
+    email = serializers.EmailField(required=False)
+    phone = serializers.CharField(required=False, max_length=40)
+
+
+class InvitationInput(StrictSerializer):
+    customer = CustomerRef()
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(choices=["email", "sms", "whatsapp"]),
+        required=False,
+        allow_empty=False,
+        help_text="In order of preference; default: the customer's preferred channel, then "
+        "email, sms, whatsapp.",
+    )
+    touchpoint = serializers.SlugRelatedField(
+        slug_field="key", queryset=Touchpoint.objects.all(), required=False
+    )
+    send_at = serializers.DateTimeField(required=False, help_text="Default: now.")
+    agent_name = serializers.CharField(required=False, max_length=100)
+
+
+class InvitationOutput(serializers.ModelSerializer):
+    link = serializers.SerializerMethodField()
+    # Plain strings in the schema: other components already use the enum names "channel" and
+    # "status" for other choices.
+    channel = serializers.CharField(help_text="email, sms or whatsapp")
+    status = serializers.CharField(help_text="queued (sent now) or planned (sent at send_at)")
+
+    class Meta:
+        model = Invitation
+        fields = ("id", "survey", "customer", "channel", "status", "send_at", "expires_at", "link")
+        read_only_fields = fields
+
+    def get_link(self, invitation: Invitation) -> str:
+        return settings.PUBLIC_BASE_URL + reverse("surveys:respond", args=[invitation.token])
+
+
+class InvitationCreateApi(APIView):
+    """Invite one customer to a survey — the call other systems make after an order or a ticket.
+
+    The contact rules apply: a customer who is opted out, suppressed, unreachable on the given
+    channels or invited recently gets a 409 whose error ``code`` names the reason
+    (``opted_out``, ``suppressed``, ``no_address``, ``throttled``)."""
+
+    required_permissions = {"POST": ["surveys.add_invitation"]}
+
+    @extend_schema(
+        request=InvitationInput,
+        responses={201: InvitationOutput, **BAD_REQUEST, **NOT_FOUND, 409: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request, pk: int) -> ApiResponse:
+        survey = get_object_or_404(Survey, pk=pk)
+        data = InvitationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        ref = values["customer"]
+        if not ref:
+            raise serializers.ValidationError(
+                {"customer": [_("Name the customer by id, external_id, email or phone.")]}
+            )
+        if ref.get("id"):
+            customer = Customer.objects.filter(pk=ref["id"]).first()
+        else:
+            named = ref.get("external_id") or ref.get("email") or ref.get("phone") or ""
+            customer = selectors.customer_find(value=named)
+        if customer is None:
+            raise NotFound(_("No such customer."), field="customer")
+        invitation = distribution_services.invitation_request(
+            survey=survey,
+            customer=customer,
+            channels=values.get("channels"),
+            touchpoint=values.get("touchpoint"),
+            send_at=values.get("send_at"),
+            merge={"agent_name": values["agent_name"]} if values.get("agent_name") else None,
+        )
+        return ApiResponse(InvitationOutput(invitation).data, status=201)

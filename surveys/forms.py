@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from journeys.models import Touchpoint
-from surveys.models import SURVEY_LANGUAGES, Question, Survey
+from journeys.models import CUSTOMER_LANGUAGES, Channel, Customer, Touchpoint
+from surveys.models import SURVEY_LANGUAGES, Distribution, Question, Survey
 from surveys.services.builder import SCALES
 
 TEMPLATE_HELP: dict[str, Any] = {
@@ -259,3 +259,104 @@ class InvitationForm(forms.Form):
         max_length=254,
         help_text=_("Email address, phone number or external id."),
     )
+
+
+class DistributionForm(forms.Form):
+    """A distribution's settings; texts are in the survey's default language, with merge fields
+    {first_name}, {touchpoint}, {agent_name} and {link}."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    audience = forms.ChoiceField(
+        label=_("Send to"),
+        choices=[(k, v) for k, v in Distribution.Audience.choices if k != "api"],
+        widget=forms.RadioSelect,
+        initial=Distribution.Audience.SEGMENT,
+    )
+    segment_language = forms.ChoiceField(
+        label=_("Segment: language"), choices=[("", "—"), *CUSTOMER_LANGUAGES], required=False
+    )
+    segment_lifecycle = forms.ChoiceField(
+        label=_("Segment: lifecycle"),
+        choices=[("", "—"), *Customer.Lifecycle.choices],
+        required=False,
+    )
+    segment_preferred_channel = forms.ChoiceField(
+        label=_("Segment: preferred channel"), choices=[("", "—"), *Channel.choices], required=False
+    )
+    segment_attribute = forms.CharField(
+        label=_("Segment: attribute"),
+        max_length=200,
+        required=False,
+        help_text=_("name=value, for example plan=gold"),
+    )
+    customer_file = forms.FileField(
+        label=_("List of customers (CSV)"),
+        required=False,
+        help_text=_("One column: email, external_id or id."),
+    )
+    channels = forms.MultipleChoiceField(
+        label=_("Channels, in this order of preference"),
+        choices=[("email", _("Email")), ("sms", _("SMS")), ("whatsapp", _("WhatsApp"))],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["email"],
+    )
+    prefer_customer_channel = forms.BooleanField(
+        label=_("The customer's preferred channel first"), required=False, initial=True
+    )
+    send_at = forms.DateTimeField(
+        label=_("Send at"),
+        required=False,
+        help_text=_("Empty: now."),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+    window_start = forms.TimeField(
+        label=_("Not before (customer's time)"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}),
+    )
+    window_end = forms.TimeField(
+        label=_("Not after (customer's time)"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}),
+    )
+    expires_days = forms.IntegerField(
+        label=_("Link expires after (days)"), min_value=1, max_value=365, required=False
+    )
+    reminder_days = forms.IntegerField(
+        label=_("Remind after (days)"), min_value=1, max_value=60, required=False
+    )
+    contact_days = forms.IntegerField(
+        label=_("At most one invitation per customer in (days)"),
+        min_value=0,
+        max_value=365,
+        required=False,
+        help_text=_("Empty: the global setting."),
+    )
+    subject = forms.CharField(label=_("Email subject"), max_length=200, required=False)
+    intro = forms.CharField(
+        label=_("Email text"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    sms = forms.CharField(label=_("SMS / WhatsApp text"), max_length=320, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("window_start")) != bool(data.get("window_end")):
+            self.add_error("window_end", _("Give both ends of the send window, or neither."))
+        return data
+
+    def segment(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        segment: dict[str, Any] = {
+            key: data[f"segment_{key}"]
+            for key in ("language", "lifecycle", "preferred_channel")
+            if data.get(f"segment_{key}")
+        }
+        attribute = (data.get("segment_attribute") or "").strip()
+        if attribute:
+            name, _sep, value = attribute.partition("=")
+            segment["attributes"] = {name.strip(): value.strip()}
+        return segment

@@ -197,13 +197,85 @@ class Question(models.Model):
         return labels.get(language) or labels.get(default_language) or choice["key"]
 
 
+class Distribution(models.Model):
+    """Sending a survey to an audience on their channels, under the contact rules."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SENDING = "sending", _("Sending")
+        PAUSED = "paused", _("Paused")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Audience(models.TextChoices):
+        ALL = "all", _("All customers")
+        SEGMENT = "segment", _("A segment")
+        LIST = "list", _("An uploaded list")
+        API = "api", _("Invitations through the API")
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="distributions")
+    name = models.CharField(_("name"), max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    audience = models.CharField(_("audience"), max_length=10, choices=Audience.choices)
+    # Customer filters (language, lifecycle, preferred channel, attributes …) for a segment.
+    segment = models.JSONField(default=dict, blank=True)
+    # The customer ids of an uploaded list, resolved when it was uploaded.
+    customer_ids = models.JSONField(default=list, blank=True)
+    # In order: the first the customer can be reached on and has not opted out of is used.
+    channels = models.JSONField(default=list)
+    prefer_customer_channel = models.BooleanField(
+        _("the customer's preferred channel first"), default=True
+    )
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    window_start = models.TimeField(_("not before (customer's time)"), null=True, blank=True)
+    window_end = models.TimeField(_("not after (customer's time)"), null=True, blank=True)
+    expires_days = models.PositiveSmallIntegerField(
+        _("link expires after (days)"), null=True, blank=True
+    )
+    reminder_days = models.PositiveSmallIntegerField(
+        _("remind after (days)"), null=True, blank=True
+    )
+    contact_days = models.PositiveSmallIntegerField(
+        _("at most one invitation per (days)"), null=True, blank=True
+    )
+    # {lang: {"subject", "intro", "sms"}}: overrides of the standard texts, with merge fields.
+    texts = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    planned_at = models.DateTimeField(null=True, blank=True)  # every invitation row exists
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("distribution")
+        verbose_name_plural = _("distributions")
+        ordering = ("-id",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Invitation(models.Model):
     """A personal link to a survey for one customer; the token is the only key to it."""
 
     class Status(models.TextChoices):
         CREATED = "created", _("Created")
+        PLANNED = "planned", _("Planned")
+        SKIPPED = "skipped", _("Skipped")
+        QUEUED = "queued", _("Queued")
+        CANCELLED = "cancelled", _("Cancelled")
         OPENED = "opened", _("Opened")
         RESPONDED = "responded", _("Responded")
+
+    class Skip(models.TextChoices):
+        THROTTLED = "throttled", _("Invited recently (contact rule)")
+        OPTED_OUT = "opted_out", _("Opted out")
+        SUPPRESSED = "suppressed", _("Address suppressed (bounce or complaint)")
+        NO_ADDRESS = "no_address", _("No address for the channels")
+        DUPLICATE = "duplicate", _("Already invited by this distribution")
+        OUTSIDE_WINDOW = "outside_window", _("No send window before the link expires")
 
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="invitations")
     customer = models.ForeignKey(
@@ -220,11 +292,41 @@ class Invitation(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     responded_at = models.DateTimeField(null=True, blank=True)
+    distribution = models.ForeignKey(
+        Distribution, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations"
+    )
+    skip_reason = models.CharField(max_length=16, choices=Skip.choices, blank=True)
+    address = models.CharField(max_length=254, blank=True)
+    send_at = models.DateTimeField(null=True, blank=True)
+    # The message that carried the link, and the reminder, as inbox deliveries.
+    delivery = models.ForeignKey(
+        "inbox.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reminder = models.ForeignKey(
+        "inbox.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    merge = models.JSONField(default=dict, blank=True)  # e.g. {"agent_name": "…"} from the API
 
     class Meta:
         verbose_name = _("invitation")
         verbose_name_plural = _("invitations")
-        indexes = [models.Index(fields=["customer", "-created_at"], name="surveys_inv_customer")]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="surveys_inv_customer"),
+            models.Index(
+                fields=["send_at"],
+                condition=Q(status="planned"),
+                name="surveys_inv_due",
+            ),
+            models.Index(fields=["distribution", "status"], name="surveys_inv_distribution"),
+        ]
+        constraints = [
+            # Never invited twice by the same distribution.
+            models.UniqueConstraint(
+                fields=["distribution", "customer"],
+                condition=Q(distribution__isnull=False),
+                name="surveys_invitation_once_per_distribution",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.survey_id}/{self.customer_id}"

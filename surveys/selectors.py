@@ -11,12 +11,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from journeys.models import Customer
 from journeys.services.customers import normalize_phone
-from surveys.models import Answer, Band, Question, Response, Survey, SurveyChannel
+from surveys.models import (
+    Answer,
+    Band,
+    Distribution,
+    Invitation,
+    Question,
+    Response,
+    Survey,
+    SurveyChannel,
+)
 
 EXPORT_CHUNK = 2000
 PAGE_SIZE = 50
@@ -295,3 +305,85 @@ def responses_csv_download(*, survey: Survey, filters: ResponseFilters) -> Strea
         f'attachment; filename="survey-{survey.pk}-responses-{stamp}.csv"'
     )
     return stream
+
+
+def distribution_progress(*, distribution: Distribution) -> dict[str, Any]:
+    """The counts of the distribution page, in three queries whatever its size."""
+    invitations = Invitation.objects.filter(distribution=distribution)
+    sent = ["sent", "delivered", "opened"]
+    totals = invitations.aggregate(
+        invited=Count("id", filter=~Q(status__in=["skipped", "cancelled"])),
+        skipped=Count("id", filter=Q(status="skipped")),
+        cancelled=Count("id", filter=Q(status="cancelled")),
+        waiting=Count("id", filter=Q(status="planned")),
+        queued=Count("id", filter=Q(delivery__status="queued")),
+        sent=Count("id", filter=Q(delivery__status__in=sent)),
+        delivered=Count("id", filter=Q(delivery__status__in=["delivered", "opened"])),
+        opened=Count("id", filter=Q(delivery__status="opened")),
+        clicked=Count("id", filter=Q(opened_at__isnull=False)),
+        responded=Count("id", filter=Q(responded_at__isnull=False)),
+        failed=Count("id", filter=Q(delivery__status__in=["failed", "bounced"])),
+        reminders=Count("id", filter=Q(reminder__isnull=False)),
+    )
+    labels = dict(Invitation.Skip.choices)
+    skipped = [
+        (labels.get(reason, reason), n)
+        for reason, n in invitations.filter(status="skipped")
+        .values_list("skip_reason")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    ]
+    failed = list(
+        invitations.filter(delivery__status__in=["failed", "bounced"])
+        .values_list("delivery__error")
+        .annotate(n=Count("id"))
+        .order_by("-n")[:10]
+    )
+    return {**totals, "skipped_by_reason": skipped, "failed_by_reason": failed}
+
+
+def distribution_list(*, survey: Survey) -> QuerySet[Distribution]:
+    return survey.distributions.order_by("-id")
+
+
+def customers_from_csv(*, file: Any, limit: int = 200_000) -> tuple[list[int], list[str]]:
+    """Customer ids for an uploaded list (one column: email, external_id or id, with or without
+    a header), and the values that matched no customer."""
+    import io
+
+    reader = csv.reader(io.TextIOWrapper(file, encoding="utf-8-sig", errors="replace"))
+    values: list[str] = []
+    column = "email"
+    for number, row in enumerate(reader):
+        cell = (row[0] if row else "").strip()
+        if number == 0 and cell.lower() in ("email", "external_id", "id"):
+            column = cell.lower()
+            continue
+        if cell:
+            values.append(cell)
+        if len(values) > limit:
+            break
+    found: dict[str, int] = {}
+    for start in range(0, len(values), 1000):
+        part = values[start : start + 1000]
+        if column == "id":
+            digits = [int(v) for v in part if v.isascii() and v.isdigit() and len(v) < 19]
+            rows = Customer.objects.filter(pk__in=digits).values_list("pk", "pk")
+            found.update({str(key): pk for key, pk in rows})
+        elif column == "external_id":
+            for external_id, pk in Customer.objects.filter(external_id__in=part).values_list(
+                "external_id", "pk"
+            ):
+                found[str(external_id)] = pk
+        else:
+            lowered = [v.lower() for v in part]
+            for email, pk in (
+                Customer.objects.annotate(e=Lower("email"))
+                .filter(e__in=lowered)
+                .values_list("e", "pk")
+            ):
+                found[email] = pk
+    key = (lambda v: v.lower()) if column == "email" else (lambda v: v)
+    ids = sorted({found[key(v)] for v in values if key(v) in found})
+    unknown = [v for v in values if key(v) not in found]
+    return ids, unknown

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from surveys.views import builder, respond
+from surveys.views import builder, distributions, respond
 
 app_name = "surveys"
 
@@ -37,4 +37,25 @@ urlpatterns = [
     path("s/<str:token>/answer/", respond.respond_answer, name="respond-answer"),
     path("s/<str:token>/theme.css", respond.respond_theme, name="respond-theme"),
     path("s/<str:token>/logo", respond.respond_logo, name="respond-logo"),
+    path("s/<str:token>/unsubscribe/", respond.unsubscribe, name="unsubscribe"),
+    path(
+        "surveys/<int:survey_id>/distributions/new/",
+        distributions.distribution_new,
+        name="distribution-new",
+    ),
+    path(
+        "surveys/distributions/<int:distribution_id>/",
+        distributions.distribution_detail,
+        name="distribution-detail",
+    ),
+    path(
+        "surveys/distributions/<int:distribution_id>/progress/",
+        distributions.distribution_progress,
+        name="distribution-progress",
+    ),
+    path(
+        "surveys/distributions/<int:distribution_id>/status/",
+        distributions.distribution_status,
+        name="distribution-status",
+    ),
 ]

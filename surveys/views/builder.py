@@ -114,6 +114,7 @@ def survey_detail(request: HttpRequest, survey_id: int) -> HttpResponse:
         "can_edit": can_edit,
         "public_url": base_url + reverse("surveys:respond", args=[survey.public_token]),
         "invitation_form": InvitationForm(),
+        "distributions": selectors.distribution_list(survey=survey),
         "preview_url": f"{reverse('surveys:survey-preview', args=[survey.pk])}?lang={language}",
     }
     return render(request, "surveys/survey_detail.html", context)

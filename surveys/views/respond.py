@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
@@ -29,6 +30,7 @@ from surveys.answers import AnswerValue, answer_parse
 from surveys.models import Invitation, Question, Response, Survey, SurveyChannel
 from surveys.presenters import QuestionView, question_views
 from surveys.scoring import possible_questions, visible_questions
+from surveys.services import distribution as distribution_services
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
 RESPONSE_COOKIE = "cxm_s{survey_id}"
@@ -641,3 +643,40 @@ def respond_logo(request: HttpRequest, token: str) -> HttpResponseBase:
         _bad_token_limited(request)
         raise Http404
     return logo_file(found[0])
+
+
+@never_cache
+@csrf_exempt  # RFC 8058 one-click: the mail client POSTs without our form; the token is the key
+@require_http_methods(["GET", "HEAD", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitation's unsubscribe link: GET asks, POST (the button, or a mail client's
+    one-click request) puts the address on the suppression list."""
+    invitation = (
+        Invitation.objects.select_related("survey", "customer").filter(token=token).first()
+        if TOKEN_RE.match(token)
+        else None
+    )
+    if invitation is None:
+        return _missing(request)
+    survey = invitation.survey
+    language = services.language_for(
+        survey, wanted=[invitation.language], customer=invitation.customer
+    )
+    with translation.override(language):
+        context = _base_context(survey, language, token)
+        context["language_links"] = []
+        if request.method == "POST":
+            if is_ratelimited(
+                request, group="surveys-answer", key="ip", rate=RATE_INVITED, increment=True
+            ):
+                return _message(
+                    request, _("Too many requests"), _("Wait a minute and try again."), status=429
+                )
+            distribution_services.invitation_unsubscribe(invitation=invitation)
+            return _message(
+                request,
+                _("You are unsubscribed"),
+                _("We will not send you surveys at this address any more."),
+                **context,
+            )
+        return _page(request, "surveys/respond/unsubscribe.html", context)

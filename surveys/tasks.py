@@ -1,0 +1,19 @@
+from celery import shared_task
+
+from cxm.jobs import Job
+from surveys.services import distribution
+
+
+@shared_task(name=Job.SURVEYS_PLAN.value)
+def plan(*, distribution_id: int) -> None:
+    distribution.distribution_plan(distribution_id=distribution_id)
+
+
+@shared_task(name=Job.SURVEYS_DISPATCH.value)
+def dispatch() -> None:
+    distribution.invitations_dispatch()
+
+
+@shared_task(name=Job.SURVEYS_REMIND.value)
+def remind() -> None:
+    distribution.reminders_send()

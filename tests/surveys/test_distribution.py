@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from cxm.errors import ApplicationError, Conflict
+from inbox.models import Delivery, Suppression
+from journeys.models import Interaction
+from journeys.services import customer_create
+from surveys import selectors
+from surveys.models import Distribution, Invitation
+from surveys.services import distribution as services
+from tests.inbox.conftest import postmark_stub, twilio_stub  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def people(db):
+    made = {
+        "ann": customer_create(name="Ann Smit", email="ann@example.com", language="nl"),
+        "bob": customer_create(name="Bob", email="bob@example.com"),
+        "cas": customer_create(name="Cas", external_id="cas-1"),  # no email, no phone
+        "dee": customer_create(name="Dee", email="dee@example.com"),
+        "eva": customer_create(
+            name="Eva", email="eva@example.com", phone="+31612345678", preferred_channel="sms"
+        ),
+        "fay": customer_create(name="Fay", email="fay@example.com"),
+    }
+    Suppression.objects.create(channel="email", address="bob@example.com", reason="opt_out")
+    Suppression.objects.create(channel="email", address="fay@example.com", reason="bounce")
+    return made
+
+
+def _start(survey, lead, captured_jobs, **values):
+    values = {"name": "Q4 NPS", "audience": "all", "channels": ["email", "sms"], **values}
+    distribution = services.distribution_create(survey=survey, by=lead, **values)
+    services.distribution_start(distribution=distribution, by=lead)
+    captured_jobs.run_all()
+    distribution.refresh_from_db()
+    return distribution
+
+
+def test_planning_skips_with_reasons_and_sends_on_the_right_channel(
+    nps_survey,
+    cx_lead,
+    people,
+    captured_jobs,
+    postmark_stub,  # noqa: F811
+    twilio_stub,  # noqa: F811
+):
+    other = services.invitation_request(survey=nps_survey, customer=people["dee"])
+    assert other.status == "queued"
+    distribution = _start(nps_survey, cx_lead, captured_jobs)
+    rows = {i.customer.name: i for i in distribution.invitations.select_related("customer")}
+    assert rows["Bob"].skip_reason == "opted_out"
+    assert rows["Cas"].skip_reason == "no_address"
+    assert rows["Dee"].skip_reason == "throttled"
+    assert rows["Fay"].skip_reason == "suppressed"
+    assert rows["Ann Smit"].status == "queued" and rows["Ann Smit"].channel == "email"
+    assert rows["Eva"].channel == "sms" and rows["Eva"].address == "+31612345678"
+    assert distribution.status == "done"
+
+    emails = [r.json() for r in postmark_stub.requests]
+    ann = next(e for e in emails if e["To"] == "ann@example.com")
+    headers = {h["Name"]: h["Value"] for h in ann["Headers"]}
+    token = rows["Ann Smit"].token
+    assert headers["List-Unsubscribe"].endswith(f"/s/{token}/unsubscribe/>")
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f"/s/{token}/?score=0" in ann["HtmlBody"] and f"/s/{token}/?score=10" in ann["HtmlBody"]
+    assert "Hoe waarschijnlijk" in ann["HtmlBody"]  # Ann reads Dutch
+    assert ann["Subject"].startswith("Hoe") or "Ann" in ann["Subject"]
+    sms = [r for r in twilio_stub.requests if "Messages" in r.path]
+    assert len(sms) == 1 and f"/s/{rows['Eva'].token}/" in sms[0].form()["Body"]
+
+    progress = selectors.distribution_progress(distribution=distribution)
+    assert (progress["invited"], progress["skipped"], progress["sent"]) == (2, 4, 2)
+    assert dict(progress["skipped_by_reason"])["Opted out"] == 1
+
+
+def test_a_customer_is_never_invited_twice_by_one_distribution(
+    nps_survey, cx_lead, people, captured_jobs
+):
+    distribution = _start(nps_survey, cx_lead, captured_jobs, contact_days=0)
+    count = distribution.invitations.count()
+    assert services.distribution_plan(distribution_id=distribution.pk) == 0
+    assert distribution.invitations.count() == count
+    assert Delivery.objects.count() == distribution.invitations.filter(status="queued").count()
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"send_at": timezone.now() - dt.timedelta(hours=1)}, "send_at"),
+        ({"texts": {"en": {"intro": "Hi {firstname}"}}}, "intro"),
+        ({"segment": {"language": "fy"}, "audience": "segment"}, "audience"),
+        ({"channels": ["pigeon"]}, "channels"),
+        ({"audience": "list", "customer_ids": []}, "customers"),
+        ({"reminder_days": 5, "expires_days": 3}, "reminder_days"),
+    ],
+)
+def test_bad_distributions_are_refused_and_nothing_is_planned(
+    nps_survey, cx_lead, people, values, field
+):
+    with pytest.raises(ApplicationError) as error:
+        services.distribution_create(
+            survey=nps_survey,
+            by=cx_lead,
+            **{"name": "x", "audience": "all", "channels": ["email"], **values},
+        )
+    assert error.value.field == field
+    assert not Invitation.objects.exists()
+
+
+def test_send_window_in_the_customers_timezone():
+    customer = customer_create(name="Tom", external_id="tom", timezone="America/New_York")
+    window = (dt.time(9), dt.time(20))
+    ny = zoneinfo.ZoneInfo("America/New_York")
+    night = dt.datetime(2026, 11, 24, 3, 0, tzinfo=ny)
+    assert services.send_time(night, customer, window) == dt.datetime(2026, 11, 24, 9, 0, tzinfo=ny)
+    late = dt.datetime(2026, 11, 24, 21, 0, tzinfo=ny)
+    assert services.send_time(late, customer, window) == dt.datetime(2026, 11, 25, 9, 0, tzinfo=ny)
+    noon = dt.datetime(2026, 11, 24, 12, 0, tzinfo=ny)
+    assert services.send_time(noon, customer, window) == noon
+
+
+def test_pause_resume_and_cancel(nps_survey, cx_lead, people, captured_jobs):
+    later = timezone.now() + dt.timedelta(hours=2)
+    distribution = _start(nps_survey, cx_lead, captured_jobs, send_at=later, contact_days=0)
+    assert distribution.invitations.filter(status="planned").count() == 3
+    services.distribution_set_status(distribution=distribution, status="paused", by=cx_lead)
+    Invitation.objects.update(send_at=timezone.now())
+    assert services.invitations_dispatch() == 0
+    services.distribution_set_status(distribution=distribution, status="sending", by=cx_lead)
+    captured_jobs.run_all()
+    assert distribution.invitations.filter(status="queued").count() == 3
+    with pytest.raises(Conflict):
+        services.distribution_start(distribution=distribution, by=cx_lead)
+
+
+def test_cancel_drops_what_was_not_sent(nps_survey, cx_lead, people, captured_jobs):
+    later = timezone.now() + dt.timedelta(hours=2)
+    distribution = _start(nps_survey, cx_lead, captured_jobs, send_at=later, contact_days=0)
+    services.distribution_set_status(distribution=distribution, status="cancelled", by=cx_lead)
+    assert set(distribution.invitations.values_list("status", flat=True)) == {
+        "cancelled",
+        "skipped",
+    }
+    assert not Delivery.objects.exists()
+
+
+def test_one_reminder_to_those_who_did_not_answer(nps_survey, cx_lead, people, captured_jobs):
+    distribution = _start(nps_survey, cx_lead, captured_jobs, reminder_days=3, contact_days=0)
+    queued = list(distribution.invitations.filter(status="queued"))
+    Invitation.objects.filter(pk=queued[0].pk).update(status="responded")
+    Invitation.objects.update(send_at=timezone.now() - dt.timedelta(days=4))
+    assert services.reminders_send() == len(queued) - 1
+    assert services.reminders_send() == 0  # one reminder only
+    captured_jobs.run_all()
+    reminder = (
+        Delivery.objects.filter(subject__startswith="Reminder").first()
+        or Delivery.objects.filter(text__startswith="Reminder").first()
+    )
+    assert reminder is not None
+
+
+def test_unsubscribe_link_suppresses_and_shows_on_the_timeline(nps_survey, people):
+    invitation = services.invitation_request(survey=nps_survey, customer=people["ann"])
+    url = reverse("surveys:unsubscribe", args=[invitation.token])
+    csrf_client = Client(enforce_csrf_checks=True)
+    assert (
+        "Afmelden" in csrf_client.get(url).content.decode()
+        or csrf_client.get(url).status_code == 200
+    )
+    # RFC 8058: the mail client's one-click POST has no CSRF token.
+    reply = csrf_client.post(url, {"List-Unsubscribe": "One-Click"})
+    assert reply.status_code == 200
+    assert Suppression.objects.filter(
+        channel="email", address="ann@example.com", reason="opt_out"
+    ).exists()
+    assert Interaction.objects.filter(customer=people["ann"], kind="customer.opted_out").exists()
+    with pytest.raises(Conflict) as error:
+        services.invitation_request(survey=nps_survey, customer=people["ann"], channels=["email"])
+    assert error.value.code == "opted_out"
+
+
+def test_invitation_api(api_client, cx_lead, nps_survey, people):
+    from cxm.accounts.services import api_token_create
+
+    issued = api_token_create(user=cx_lead, name="shop")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    url = f"/api/v1/surveys/{nps_survey.pk}/invitations/"
+    created = api_client.post(
+        url, {"customer": {"email": "ann@example.com"}, "agent_name": "Sam"}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    assert created.json()["status"] == "queued" and "/s/" in created.json()["link"]
+    refused = api_client.post(url, {"customer": {"email": "bob@example.com"}}, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["errors"][0]["code"] == "opted_out"
+    again = api_client.post(url, {"customer": {"email": "ann@example.com"}}, format="json")
+    assert again.status_code == 409 and again.json()["errors"][0]["code"] == "throttled"
+    missing = api_client.post(url, {"customer": {"email": "nobody@example.com"}}, format="json")
+    assert missing.status_code == 404
+    bad = api_client.post(url, {"customer": {"id": 1}, "channels": ["fax"]}, format="json")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"].startswith("channels")
+
+
+def test_distribution_pages(client, cx_lead, nps_survey, people, captured_jobs):
+    client.force_login(cx_lead)
+    page = client.get(reverse("surveys:distribution-new", args=[nps_survey.pk]))
+    assert page.status_code == 200
+    reply = client.post(
+        reverse("surveys:distribution-new", args=[nps_survey.pk]),
+        {
+            "name": "Dutch customers",
+            "audience": "segment",
+            "segment_language": "nl",
+            "channels": ["email"],
+            "intro": "Hoi {first_name}!",
+        },
+    )
+    assert reply.status_code == 302, reply.content.decode()[:3000]
+    distribution = Distribution.objects.get(name="Dutch customers")
+    client.post(reverse("surveys:distribution-status", args=[distribution.pk]), {"action": "start"})
+    captured_jobs.run_all()
+    progress = client.get(reverse("surveys:distribution-progress", args=[distribution.pk]))
+    assert 'data-count="invited">1<' in progress.content.decode()
+    bad = client.post(
+        reverse("surveys:distribution-new", args=[nps_survey.pk]),
+        {"name": "x", "audience": "all", "channels": ["email"], "intro": "Hi {voornaam}"},
+    )
+    assert "Unknown merge field" in bad.content.decode()
