@@ -27,6 +27,7 @@ class Job(enum.StrEnum):
     SURVEYS_DISPATCH = "surveys.send.dispatch"
     SURVEYS_PLAN = "surveys.send.plan"
     SURVEYS_REMIND = "surveys.send.remind"
+    SURVEYS_TRIGGER = "surveys.trigger"
     INBOX_SWEEP = "inbox.sweep"
     INBOX_PURGE_PAYLOADS = "inbox.purge_payloads"
     INBOX_MEDIA_FETCH = "inbox.inbound.media_fetch"

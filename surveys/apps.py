@@ -14,6 +14,7 @@ class SurveysConfig(AppConfig):
         from surveys.grants import GRANTS
 
         receivers.connect_merges()
+        receivers.connect_triggers()
         connect_grants(self, GRANTS)
         register_source("surveys.response", response_link)
 

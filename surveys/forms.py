@@ -360,3 +360,31 @@ class DistributionForm(forms.Form):
             name, _sep, value = attribute.partition("=")
             segment["attributes"] = {name.strip(): value.strip()}
         return segment
+
+
+class TriggerRuleForm(forms.Form):
+    touchpoint = forms.ModelChoiceField(
+        label=_("When an interaction of touchpoint"),
+        queryset=Touchpoint.objects.filter(archived_at__isnull=True).select_related(
+            "stage__journey"
+        ),
+        required=False,
+    )
+    kind = forms.CharField(
+        label=_("or of kind"),
+        max_length=100,
+        required=False,
+        help_text=_("For example order.delivered"),
+    )
+    delay_minutes = forms.IntegerField(
+        label=_("invite after (minutes)"), min_value=0, max_value=60 * 24 * 60, initial=60
+    )
+    sample_percent = forms.IntegerField(
+        label=_("for (% of them)"), min_value=1, max_value=100, initial=100
+    )
+    channels = forms.MultipleChoiceField(
+        label=_("by"),
+        choices=[("email", _("Email")), ("sms", _("SMS")), ("whatsapp", _("WhatsApp"))],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["email"],
+    )

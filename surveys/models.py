@@ -257,6 +257,42 @@ class Distribution(models.Model):
         return self.name
 
 
+class TriggerRule(models.Model):
+    """When an interaction of this touchpoint (or kind) is recorded, invite after a delay."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="trigger_rules")
+    touchpoint = models.ForeignKey(
+        "journeys.Touchpoint",
+        verbose_name=_("touchpoint"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    kind = models.CharField(_("interaction kind"), max_length=100, blank=True)
+    delay_minutes = models.PositiveIntegerField(_("delay (minutes)"), default=60)
+    sample_percent = models.PositiveSmallIntegerField(_("sample (%)"), default=100)
+    channels = models.JSONField(default=list)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("trigger rule")
+        verbose_name_plural = _("trigger rules")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(sample_percent__gte=1, sample_percent__lte=100),
+                name="surveys_trigger_sample_percent",
+            ),
+            models.CheckConstraint(
+                condition=~Q(touchpoint__isnull=True, kind=""), name="surveys_trigger_has_target"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey_id}: {self.touchpoint_id or self.kind}"
+
+
 class Invitation(models.Model):
     """A personal link to a survey for one customer; the token is the only key to it."""
 
@@ -306,6 +342,9 @@ class Invitation(models.Model):
         "inbox.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     merge = models.JSONField(default=dict, blank=True)  # e.g. {"agent_name": "…"} from the API
+    trigger = models.ForeignKey(
+        TriggerRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("invitation")

@@ -14,3 +14,26 @@ def connect_merges() -> None:
     from journeys.signals import customers_merging
 
     customers_merging.connect(_move_to_survivor, weak=False, dispatch_uid="surveys-customer-merge")
+
+
+def _interaction_recorded(
+    sender: object, interaction_id: int, touchpoint_id: int | None, kind: str, **kwargs: object
+) -> None:
+    """Only interactions some active rule listens to cost a task."""
+    from cxm.jobs import Job
+    from surveys.services.distribution import trigger_targets
+
+    touchpoints, kinds = trigger_targets()
+    if (touchpoint_id and touchpoint_id in touchpoints) or kind in kinds:
+        from cxm.celery import app
+
+        # Sent after commit already (interaction_recorded is).
+        app.send_task(Job.SURVEYS_TRIGGER.value, kwargs={"interaction_id": interaction_id})
+
+
+def connect_triggers() -> None:
+    from journeys.signals import interaction_recorded
+
+    interaction_recorded.connect(
+        _interaction_recorded, weak=False, dispatch_uid="surveys-trigger-rules"
+    )

@@ -17,3 +17,8 @@ def dispatch() -> None:
 @shared_task(name=Job.SURVEYS_REMIND.value)
 def remind() -> None:
     distribution.reminders_send()
+
+
+@shared_task(name=Job.SURVEYS_TRIGGER.value)
+def trigger(*, interaction_id: int) -> None:
+    distribution.interaction_triggers(interaction_id=interaction_id)

@@ -39,6 +39,16 @@ urlpatterns = [
     path("s/<str:token>/logo", respond.respond_logo, name="respond-logo"),
     path("s/<str:token>/unsubscribe/", respond.unsubscribe, name="unsubscribe"),
     path(
+        "surveys/<int:survey_id>/triggers/",
+        distributions.trigger_rule_create,
+        name="trigger-create",
+    ),
+    path(
+        "surveys/<int:survey_id>/triggers/<int:rule_id>/delete/",
+        distributions.trigger_rule_delete,
+        name="trigger-delete",
+    ),
+    path(
         "surveys/<int:survey_id>/distributions/new/",
         distributions.distribution_new,
         name="distribution-new",

@@ -10,6 +10,7 @@ to which rows are due. The inbox sends them (claims, retries, suppression webhoo
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
 import zoneinfo
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -28,9 +30,9 @@ from cxm.errors import ApplicationError, Conflict
 from cxm.jobs import Job, enqueue_on_commit
 from inbox import services as inbox
 from inbox.models import Suppression
-from journeys.models import Customer, Touchpoint
+from journeys.models import Customer, Interaction, Touchpoint
 from journeys.selectors import CustomerFilter
-from surveys.models import Distribution, Invitation, Survey
+from surveys.models import Distribution, Invitation, Survey, TriggerRule
 from surveys.services.builder import new_token
 from surveys.services.responding import language_for
 
@@ -401,10 +403,10 @@ def invitations_dispatch(*, limit: int = DISPATCH_CHUNK) -> int:
         due = list(
             Invitation.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("survey", "customer", "touchpoint", "distribution")
+            .filter(status=Invitation.Status.PLANNED, send_at__lte=now)
             .filter(
-                status=Invitation.Status.PLANNED,
-                send_at__lte=now,
-                distribution__status=Distribution.Status.SENDING,
+                # Single invitations (the API, trigger rules) belong to no distribution.
+                Q(distribution__isnull=True) | Q(distribution__status=Distribution.Status.SENDING)
             )
             .order_by("send_at")[:limit]
         )
@@ -523,7 +525,8 @@ def invitation_request(
     touchpoint: Touchpoint | None = None,
     send_at: dt.datetime | None = None,
     distribution: Distribution | None = None,
-    merge: dict[str, str] | None = None,
+    merge: dict[str, Any] | None = None,
+    trigger: TriggerRule | None = None,
 ) -> Invitation:
     """Invite one customer now (or at ``send_at``) under the contact rules; a customer who is
     left out raises ``Conflict`` with the reason as its code."""
@@ -566,7 +569,12 @@ def invitation_request(
                 language=language_for(survey, wanted=[], customer=customer),
                 status=Invitation.Status.PLANNED,
                 send_at=max(send_at or now, now),
-                merge={k: str(v)[:100] for k, v in (merge or {}).items() if k in MERGE_FIELDS},
+                merge={
+                    k: v if k == "interaction" else str(v)[:100]
+                    for k, v in (merge or {}).items()
+                    if k in MERGE_FIELDS or k == "interaction"
+                },
+                trigger=trigger,
             )
             _dispatch_one(invitation)
     except IntegrityError:
@@ -586,3 +594,110 @@ def _dispatch_one(invitation: Invitation) -> None:
     invitation.status = Invitation.Status.QUEUED
     invitation.delivery = delivery
     invitation.save(update_fields=["status", "delivery"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Trigger rules: an interaction of a touchpoint (or kind) invites after a delay
+# ------------------------------------------------------------------------------------------------
+TRIGGER_TARGETS_KEY = "surveys:trigger-targets"
+QUIET_KINDS = ("survey.", "customer.opted_out")  # never trigger on our own entries
+
+
+def trigger_rule_save(
+    *,
+    survey: Survey,
+    touchpoint: Touchpoint | None,
+    kind: str,
+    delay_minutes: int,
+    sample_percent: int,
+    channels: list[str],
+) -> TriggerRule:
+    kind = kind.strip()
+    if touchpoint is None and not kind:
+        raise ApplicationError(
+            _("Choose a touchpoint or name an interaction kind."), field="touchpoint"
+        )
+    if not 1 <= sample_percent <= 100:
+        raise ApplicationError(_("The sample is between 1 and 100 %."), field="sample_percent")
+    if not channels or not set(channels) <= set(SEND_CHANNELS):
+        raise ApplicationError(
+            _("Choose at least one channel: email, SMS or WhatsApp."), field="channels"
+        )
+    rule = TriggerRule.objects.create(
+        survey=survey,
+        touchpoint=touchpoint,
+        kind=kind,
+        delay_minutes=delay_minutes,
+        sample_percent=sample_percent,
+        channels=channels,
+    )
+    cache.delete(TRIGGER_TARGETS_KEY)
+    return rule
+
+
+def trigger_rule_delete(*, rule: TriggerRule) -> None:
+    rule.delete()
+    cache.delete(TRIGGER_TARGETS_KEY)
+
+
+def trigger_targets() -> tuple[set[int], set[str]]:
+    """Touchpoint ids and kinds that active rules listen to (cached: the interaction log is hot)."""
+    targets = cache.get(TRIGGER_TARGETS_KEY)
+    if targets is None:
+        rules = TriggerRule.objects.filter(is_active=True, survey__status=Survey.Status.ACTIVE)
+        targets = (
+            {r.touchpoint_id for r in rules if r.touchpoint_id},
+            {r.kind for r in rules if r.kind},
+        )
+        cache.set(TRIGGER_TARGETS_KEY, targets, 60)
+    return targets
+
+
+def _sampled(rule: TriggerRule, interaction_id: int) -> bool:
+    digest = hashlib.sha256(f"{rule.pk}:{interaction_id}".encode()).hexdigest()
+    return int(digest[:8], 16) % 100 < rule.sample_percent
+
+
+def interaction_triggers(*, interaction_id: int) -> list[Invitation]:
+    """Invitations for the rules an interaction matches; customers left out by the contact rules
+    are logged with the reason. The same interaction never invites twice for a rule."""
+    interaction = (
+        Interaction.objects.select_related("customer", "touchpoint")
+        .filter(pk=interaction_id)
+        .first()
+    )
+    if interaction is None or interaction.kind.startswith(QUIET_KINDS):
+        return []
+    match = Q(kind=interaction.kind)
+    if interaction.touchpoint_id:
+        match |= Q(touchpoint_id=interaction.touchpoint_id)
+    rules = TriggerRule.objects.select_related("survey").filter(
+        match, is_active=True, survey__status=Survey.Status.ACTIVE
+    )
+    made = []
+    for rule in rules:
+        if not _sampled(rule, interaction.pk):
+            continue
+        if Invitation.objects.filter(trigger=rule, merge__interaction=interaction.pk).exists():
+            continue  # this task ran before (at-least-once delivery)
+        due = max(
+            interaction.occurred_at + dt.timedelta(minutes=rule.delay_minutes), timezone.now()
+        )
+        try:
+            made.append(
+                invitation_request(
+                    survey=rule.survey,
+                    customer=interaction.customer,
+                    channels=rule.channels,
+                    touchpoint=interaction.touchpoint,
+                    send_at=due,
+                    trigger=rule,
+                    merge={"interaction": interaction.pk},
+                )
+            )
+        except Conflict as exc:
+            logger.info(
+                "surveys.trigger.skipped",
+                extra={"rule_id": rule.pk, "interaction_id": interaction.pk, "reason": exc.code},
+            )
+    return made

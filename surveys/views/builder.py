@@ -28,6 +28,7 @@ from surveys.forms import (
     SurveyCreateForm,
     SurveySettingsForm,
     SurveyTextsForm,
+    TriggerRuleForm,
 )
 from surveys.models import Band, Question, Survey, SurveyChannel
 from surveys.presenters import condition_note
@@ -115,6 +116,8 @@ def survey_detail(request: HttpRequest, survey_id: int) -> HttpResponse:
         "public_url": base_url + reverse("surveys:respond", args=[survey.public_token]),
         "invitation_form": InvitationForm(),
         "distributions": selectors.distribution_list(survey=survey),
+        "trigger_rules": survey.trigger_rules.select_related("touchpoint"),
+        "trigger_form": TriggerRuleForm(),
         "preview_url": f"{reverse('surveys:survey-preview', args=[survey.pk])}?lang={language}",
     }
     return render(request, "surveys/survey_detail.html", context)

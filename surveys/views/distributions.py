@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST
 
 from cxm.errors import ApplicationError
 from surveys import selectors
-from surveys.forms import DistributionForm
-from surveys.models import Distribution, Survey
+from surveys.forms import DistributionForm, TriggerRuleForm
+from surveys.models import Distribution, Survey, TriggerRule
 from surveys.services import distribution as services
 
 FIELD_OF = {"segment": "segment_language", "customers": "customer_file", "texts": "intro"}
@@ -119,3 +119,30 @@ def distribution_status(request: HttpRequest, distribution_id: int) -> HttpRespo
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("surveys:distribution-detail", distribution_id=distribution.pk)
+
+
+@require_POST
+@permission_required("surveys.add_distribution", raise_exception=True)
+def trigger_rule_create(request: HttpRequest, survey_id: int) -> HttpResponse:
+    survey = get_object_or_404(Survey, pk=survey_id)
+    form = TriggerRuleForm(request.POST)
+    if form.is_valid():
+        try:
+            services.trigger_rule_save(survey=survey, **form.cleaned_data)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Trigger rule added."))
+    else:
+        for errors in form.errors.values():
+            messages.error(request, str(errors[0]))
+    return redirect("surveys:survey-detail", survey_id=survey.pk)
+
+
+@require_POST
+@permission_required("surveys.add_distribution", raise_exception=True)
+def trigger_rule_delete(request: HttpRequest, survey_id: int, rule_id: int) -> HttpResponse:
+    rule = get_object_or_404(TriggerRule, pk=rule_id, survey_id=survey_id)
+    services.trigger_rule_delete(rule=rule)
+    messages.success(request, _("Trigger rule removed."))
+    return redirect("surveys:survey-detail", survey_id=survey_id)

@@ -236,3 +236,61 @@ def test_distribution_pages(client, cx_lead, nps_survey, people, captured_jobs):
         {"name": "x", "audience": "all", "channels": ["email"], "intro": "Hi {voornaam}"},
     )
     assert "Unknown merge field" in bad.content.decode()
+
+
+def test_a_touchpoint_event_invites_after_its_delay(
+    api_client, cx_lead, nps_survey, people, captured_jobs
+):
+    from cxm.accounts.services import api_token_create
+    from journeys import services as journeys
+
+    journey = journeys.journey_save(name="Buying")
+    stage = journeys.stage_save(journey=journey, name="Delivery")
+    delivered = journeys.touchpoint_save(
+        stage=stage, name="Order delivered", key="order.delivered", channel="phone"
+    )
+    rule = services.trigger_rule_save(
+        survey=nps_survey,
+        touchpoint=delivered,
+        kind="",
+        delay_minutes=120,
+        sample_percent=100,
+        channels=["email"],
+    )
+    issued = api_token_create(user=cx_lead, name="shop")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    posted = api_client.post(
+        "/api/v1/interactions/",
+        {
+            "kind": "order.delivered",
+            "touchpoint": "order.delivered",
+            "customer": {"email": "ann@example.com"},
+        },
+        format="json",
+    )
+    assert posted.status_code in (200, 201), posted.json()
+    captured_jobs.run_all()
+    invitation = Invitation.objects.get(trigger=rule)
+    assert invitation.status == "planned" and invitation.customer == people["ann"]
+    assert invitation.send_at > timezone.now() + dt.timedelta(minutes=110)
+    # Due: beat's dispatch sends it.
+    Invitation.objects.filter(pk=invitation.pk).update(send_at=timezone.now())
+    assert services.invitations_dispatch() == 1
+    # The same event again (a redelivered task) invites nobody twice.
+    interaction = Interaction.objects.get(kind="order.delivered")
+    assert services.interaction_triggers(interaction_id=interaction.pk) == []
+    assert Invitation.objects.filter(trigger=rule).count() == 1
+
+
+def test_sampling_is_stable_per_interaction(nps_survey):
+    rule = services.trigger_rule_save(
+        survey=nps_survey,
+        touchpoint=None,
+        kind="order.placed",
+        delay_minutes=0,
+        sample_percent=30,
+        channels=["email"],
+    )
+    picked = [services._sampled(rule, n) for n in range(2000)]
+    assert 0.25 < sum(picked) / 2000 < 0.35
+    assert picked == [services._sampled(rule, n) for n in range(2000)]
