@@ -28,6 +28,7 @@ class Job(enum.StrEnum):
     SURVEYS_PLAN = "surveys.send.plan"
     SURVEYS_REMIND = "surveys.send.remind"
     SURVEYS_TRIGGER = "surveys.trigger"
+    SURVEYS_REPLY = "surveys.reply"
     INBOX_SWEEP = "inbox.sweep"
     INBOX_PURGE_PAYLOADS = "inbox.purge_payloads"
     INBOX_MEDIA_FETCH = "inbox.inbound.media_fetch"

@@ -15,6 +15,7 @@ class SurveysConfig(AppConfig):
 
         receivers.connect_merges()
         receivers.connect_triggers()
+        receivers.connect_replies()
         connect_grants(self, GRANTS)
         register_source("surveys.response", response_link)
 

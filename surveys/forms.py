@@ -303,6 +303,12 @@ class DistributionForm(forms.Form):
     prefer_customer_channel = forms.BooleanField(
         label=_("The customer's preferred channel first"), required=False, initial=True
     )
+    reply_mode = forms.BooleanField(
+        label=_(
+            "SMS and WhatsApp: ask the first question in the message; customers reply with a number"
+        ),
+        required=False,
+    )
     send_at = forms.DateTimeField(
         label=_("Send at"),
         required=False,

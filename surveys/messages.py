@@ -61,6 +61,17 @@ def invitation_draft(invitation: Invitation, *, reminder: bool = False) -> Deliv
         texts = {key: merge(text, values) for key, text in _texts(invitation).items()}
         if invitation.channel != "email":
             text = texts["sms"]
+            distribution = invitation.distribution
+            first = survey.questions.first()
+            if distribution is not None and distribution.reply_mode and first and first.is_scored:
+                text = _(
+                    "Hi %(name)s, %(question)s Reply with a number from %(low)d to %(high)d."
+                ) % {
+                    "name": values["first_name"],
+                    "question": first.text("text", invitation.language, survey.default_language),
+                    "low": first.scale_min,
+                    "high": first.scale_max,
+                }
             if reminder:
                 text = _("Reminder: %(text)s") % {"text": text}
             return DeliveryDraft(

@@ -238,6 +238,8 @@ class Distribution(models.Model):
     contact_days = models.PositiveSmallIntegerField(
         _("at most one invitation per (days)"), null=True, blank=True
     )
+    # SMS/WhatsApp: ask the first question in the message and take the answer from the reply.
+    reply_mode = models.BooleanField(_("answer by replying (SMS, WhatsApp)"), default=False)
     # {lang: {"subject", "intro", "sms"}}: overrides of the standard texts, with merge fields.
     texts = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(

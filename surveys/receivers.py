@@ -37,3 +37,18 @@ def connect_triggers() -> None:
     interaction_recorded.connect(
         _interaction_recorded, weak=False, dispatch_uid="surveys-trigger-rules"
     )
+
+
+def _message_received(
+    sender: object, message_id: int, conversation_id: int, customer_id: int, **kwargs: object
+) -> None:
+    from cxm.celery import app
+    from cxm.jobs import Job
+
+    app.send_task(Job.SURVEYS_REPLY.value, kwargs={"message_id": message_id})
+
+
+def connect_replies() -> None:
+    from inbox.signals import message_received
+
+    message_received.connect(_message_received, weak=False, dispatch_uid="surveys-sms-replies")

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from cxm.jobs import Job
-from surveys.services import distribution
+from surveys.services import distribution, replies
 
 
 @shared_task(name=Job.SURVEYS_PLAN.value)
@@ -22,3 +22,8 @@ def remind() -> None:
 @shared_task(name=Job.SURVEYS_TRIGGER.value)
 def trigger(*, interaction_id: int) -> None:
     distribution.interaction_triggers(interaction_id=interaction_id)
+
+
+@shared_task(name=Job.SURVEYS_REPLY.value)
+def reply(*, message_id: int) -> None:
+    replies.reply_receive(message_id=message_id)

@@ -103,6 +103,7 @@ def distribution_create(
     reminder_days: int | None = None,
     contact_days: int | None = None,
     texts: dict[str, dict[str, str]] | None = None,
+    reply_mode: bool = False,
     by: Any = None,
 ) -> Distribution:
     """A draft distribution, checked: nothing is planned or sent until it is started."""
@@ -156,6 +157,7 @@ def distribution_create(
         reminder_days=reminder_days,
         contact_days=contact_days,
         texts=texts,
+        reply_mode=reply_mode,
         created_by=by if getattr(by, "pk", None) else None,
     )
     if audience != Distribution.Audience.API and not audience_of(distribution).exists():

@@ -49,6 +49,7 @@ def distribution_new(request: HttpRequest, survey_id: int) -> HttpResponse:
                     customer_ids=customer_ids,
                     channels=data["channels"],
                     prefer_customer_channel=data["prefer_customer_channel"],
+                    reply_mode=data["reply_mode"],
                     send_at=data.get("send_at"),
                     window=(data["window_start"], data["window_end"])
                     if data.get("window_start") and data.get("window_end")

@@ -294,3 +294,69 @@ def test_sampling_is_stable_per_interaction(nps_survey):
     picked = [services._sampled(rule, n) for n in range(2000)]
     assert 0.25 < sum(picked) / 2000 < 0.35
     assert picked == [services._sampled(rule, n) for n in range(2000)]
+
+
+def _sms_from(customer, text: str, n: int):
+    from inbox import services as inbox
+    from inbox.channels.base import InboundMessage
+
+    return inbox.message_receive(
+        inbound=InboundMessage(
+            provider="twilio",
+            provider_id=f"SM{n:032d}",
+            channel="sms",
+            from_address=customer.phone,
+            to_address="+3197010000000",
+            text=text,
+        )
+    )
+
+
+def test_an_sms_reply_answers_the_survey(nps_survey, cx_lead, people, captured_jobs):
+    from inbox.models import ChannelAccount
+    from surveys.models import Response
+    from surveys.services.replies import parse_score
+
+    ChannelAccount.objects.create(
+        kind="sms", name="SMS", address="+3197010000000", provider="outbox"
+    )
+    eva = people["eva"]
+    distribution = _start(
+        nps_survey,
+        cx_lead,
+        captured_jobs,
+        audience="list",
+        customer_ids=[eva.pk],
+        channels=["sms"],
+        reply_mode=True,
+    )
+    invitation = distribution.invitations.get()
+    question = Delivery.objects.get(to_address=eva.phone)
+    assert "Reply with a number from 0 to 10" in question.text
+
+    _sms_from(eva, "When does my order come?", 1)  # not an answer: stays with the agents
+    captured_jobs.run_all()
+    assert not Response.objects.exists()
+
+    _sms_from(eva, " 8/10!", 2)
+    captured_jobs.run_all()
+    response = Response.objects.get(invitation=invitation)
+    assert response.score == 8 and response.completed_at is None
+    follow_up = Delivery.objects.filter(to_address=eva.phone).order_by("-id").first()
+    assert "What would make it a 10" in follow_up.text
+
+    _sms_from(eva, "Deliver on Saturdays", 3)
+    captured_jobs.run_all()
+    response.refresh_from_db()
+    assert response.completed_at is not None
+    assert response.answers.get(question__key="ten").text == "Deliver on Saturdays"
+    assert "Thank you" in Delivery.objects.filter(to_address=eva.phone).order_by("-id").first().text
+    q = nps_survey.questions.get(key="recommend")
+    assert [parse_score(t, q) for t in ("8", " 8!", "8/10", "11", "eight", "8 of 10")] == [
+        8,
+        8,
+        8,
+        None,
+        None,
+        None,
+    ]
