@@ -292,6 +292,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # this many days, across all surveys and channels (a distribution can set its own).
 SURVEY_FROM_EMAIL = env.str("SURVEY_FROM_EMAIL", default=DEFAULT_FROM_EMAIL)
 SURVEY_CONTACT_DAYS = env.int("SURVEY_CONTACT_DAYS", default=30)
+# Messages per second per SMS/WhatsApp sender without its own limit (a channel account's
+# "messages per second"); Twilio allows 1 a second on a long code.
+SMS_SEND_RATE = env.float("SMS_SEND_RATE", default=1.0)
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

@@ -124,6 +124,9 @@ class ChannelAccount(models.Model):
         max_length=64, unique=True, default=new_token, help_text="Web chat and web form site key."
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # SMS and WhatsApp: the provider's limit for this number or messaging service (Twilio: 1 a
+    # second for a long code, more for short codes and services); every worker keeps to it.
+    send_rate = models.FloatField(_("messages per second"), default=1.0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -656,6 +656,13 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
         if message is not None
         else _outbound_own(delivery)
     )
+    if (
+        delivery.channel in (ChannelKind.SMS, ChannelKind.WHATSAPP)
+        and delivery.provider == "twilio"
+    ):
+        later = _pace(delivery, outbound.from_address)
+        if later:
+            return later
     try:
         receipt = _provider_send(delivery.provider, outbound)
     except ProviderError as exc:
@@ -757,6 +764,35 @@ def _outbound_for(
         text=message.text,
         status_callback=settings.PUBLIC_BASE_URL + reverse("inbox:twilio-status"),
     )
+
+
+def _pace(delivery: Delivery, sender: str) -> Delivery | None:
+    """Keep to the sender's messages-per-second limit (``inbox.pacing``): sleep for a slot that
+    is near, or hand the delivery back for later (not counted as an attempt)."""
+    import math
+    import time
+
+    from inbox import pacing
+
+    rate = (
+        ChannelAccount.objects.filter(kind=delivery.channel, address=sender)
+        .values_list("send_rate", flat=True)
+        .first()
+    ) or settings.SMS_SEND_RATE
+    wait = pacing.reserve(sender=f"{delivery.channel}:{sender}", rate=rate)
+    if wait >= 0:
+        time.sleep(wait)
+        return None
+    delay = math.ceil(-wait)
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk).update(
+            attempts=F("attempts") - 1,
+            claimed_until=None,
+            next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
+        )
+        enqueue_on_commit(Job.INBOX_DELIVERY_SEND, delivery_id=delivery.pk, countdown=delay)
+    delivery.refresh_from_db()
+    return delivery
 
 
 def _sender_for(channel: str) -> str:
