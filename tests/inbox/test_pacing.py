@@ -4,8 +4,7 @@ import time
 
 import pytest
 
-from inbox import pacing
-from inbox import services
+from inbox import pacing, services
 from inbox.models import ChannelAccount, Delivery
 
 pytestmark = pytest.mark.django_db
