@@ -29,6 +29,7 @@ class Job(enum.StrEnum):
     SURVEYS_REMIND = "surveys.send.remind"
     SURVEYS_TRIGGER = "surveys.trigger"
     SURVEYS_REPLY = "surveys.reply"
+    SURVEYS_REPEAT = "surveys.send.repeat"
     INBOX_SWEEP = "inbox.sweep"
     INBOX_PURGE_PAYLOADS = "inbox.purge_payloads"
     INBOX_MEDIA_FETCH = "inbox.inbound.media_fetch"

@@ -303,6 +303,19 @@ class DistributionForm(forms.Form):
     prefer_customer_channel = forms.BooleanField(
         label=_("The customer's preferred channel first"), required=False, initial=True
     )
+    repeat_months = forms.TypedChoiceField(
+        label=_("Repeat"),
+        choices=[
+            ("", _("Once")),
+            ("1", _("Every month")),
+            ("3", _("Every quarter")),
+            ("6", _("Every six months")),
+            ("12", _("Every year")),
+        ],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
     reply_mode = forms.BooleanField(
         label=_(
             "SMS and WhatsApp: ask the first question in the message; customers reply with a number"

@@ -240,6 +240,13 @@ class Distribution(models.Model):
     )
     # SMS/WhatsApp: ask the first question in the message and take the answer from the reply.
     reply_mode = models.BooleanField(_("answer by replying (SMS, WhatsApp)"), default=False)
+    # Recurring (e.g. quarterly relational NPS): a new run this many months after the last one.
+    repeat_months = models.PositiveSmallIntegerField(
+        _("repeat every (months)"), null=True, blank=True
+    )
+    previous = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_run"
+    )
     # {lang: {"subject", "intro", "sms"}}: overrides of the standard texts, with merge fields.
     texts = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(

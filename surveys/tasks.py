@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from cxm.jobs import Job
-from surveys.services import distribution, replies
+from surveys.services import distribution, recurring, replies
 
 
 @shared_task(name=Job.SURVEYS_PLAN.value)
@@ -27,3 +27,8 @@ def trigger(*, interaction_id: int) -> None:
 @shared_task(name=Job.SURVEYS_REPLY.value)
 def reply(*, message_id: int) -> None:
     replies.reply_receive(message_id=message_id)
+
+
+@shared_task(name=Job.SURVEYS_REPEAT.value)
+def repeat() -> None:
+    recurring.distributions_repeat()

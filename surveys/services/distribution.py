@@ -104,6 +104,7 @@ def distribution_create(
     contact_days: int | None = None,
     texts: dict[str, dict[str, str]] | None = None,
     reply_mode: bool = False,
+    repeat_months: int | None = None,
     by: Any = None,
 ) -> Distribution:
     """A draft distribution, checked: nothing is planned or sent until it is started."""
@@ -158,6 +159,7 @@ def distribution_create(
         contact_days=contact_days,
         texts=texts,
         reply_mode=reply_mode,
+        repeat_months=repeat_months,
         created_by=by if getattr(by, "pk", None) else None,
     )
     if audience != Distribution.Audience.API and not audience_of(distribution).exists():

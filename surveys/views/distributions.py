@@ -50,6 +50,7 @@ def distribution_new(request: HttpRequest, survey_id: int) -> HttpResponse:
                     channels=data["channels"],
                     prefer_customer_channel=data["prefer_customer_channel"],
                     reply_mode=data["reply_mode"],
+                    repeat_months=data.get("repeat_months"),
                     send_at=data.get("send_at"),
                     window=(data["window_start"], data["window_end"])
                     if data.get("window_start") and data.get("window_end")

@@ -360,3 +360,25 @@ def test_an_sms_reply_answers_the_survey(nps_survey, cx_lead, people, captured_j
         None,
         None,
     ]
+
+
+def test_a_quarterly_distribution_starts_its_next_run_when_due(
+    nps_survey, cx_lead, people, captured_jobs
+):
+    from surveys.services import recurring
+
+    distribution = _start(nps_survey, cx_lead, captured_jobs, repeat_months=3, contact_days=0)
+    assert recurring.distributions_repeat() == 0  # not due yet
+    later = recurring.add_months(distribution.started_at, 3) + dt.timedelta(minutes=1)
+    assert recurring.distributions_repeat(now=later) == 1
+    assert recurring.distributions_repeat(now=later) == 0  # one next run only
+    run = distribution.next_run
+    captured_jobs.run_all()
+    assert run.status == "sending" and run.repeat_months == 3
+    assert (
+        run.invitations.filter(status="queued").count()
+        == distribution.invitations.filter(status="queued").count()
+    )
+    assert recurring.add_months(dt.datetime(2026, 11, 30, tzinfo=dt.UTC), 3).date() == dt.date(
+        2027, 2, 28
+    )
