@@ -59,6 +59,16 @@ urlpatterns = [
         name="distribution-detail",
     ),
     path(
+        "surveys/distributions/<int:distribution_id>/preview/",
+        distributions.distribution_preview,
+        name="distribution-preview",
+    ),
+    path(
+        "surveys/distributions/<int:distribution_id>/preview.html",
+        distributions.distribution_preview_html,
+        name="distribution-preview-html",
+    ),
+    path(
         "surveys/distributions/<int:distribution_id>/progress/",
         distributions.distribution_progress,
         name="distribution-progress",

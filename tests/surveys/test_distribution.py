@@ -382,3 +382,51 @@ def test_a_quarterly_distribution_starts_its_next_run_when_due(
     assert recurring.add_months(dt.datetime(2026, 11, 30, tzinfo=dt.UTC), 3).date() == dt.date(
         2027, 2, 28
     )
+
+
+def test_message_preview_per_customer(client, cx_lead, nps_survey, people):
+    client.force_login(cx_lead)
+    distribution = services.distribution_create(
+        survey=nps_survey,
+        by=cx_lead,
+        name="Preview",
+        audience="all",
+        channels=["email"],
+        texts={"en": {"subject": "Hello {first_name}!"}},
+    )
+    page = client.get(
+        reverse("surveys:distribution-preview", args=[distribution.pk]),
+        {"customer": people["dee"].pk},
+    )
+    assert "Hello Dee!" in page.content.decode()
+    html = client.get(
+        reverse("surveys:distribution-preview-html", args=[distribution.pk]),
+        {"customer": people["dee"].pk},
+    )
+    assert (
+        "?score=10" in html.content.decode() and "unsafe-inline" in html["Content-Security-Policy"]
+    )
+
+
+def test_an_uploaded_list_with_unknown_customers_is_refused(client, cx_lead, nps_survey, people):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(cx_lead)
+    upload = SimpleUploadedFile(
+        "list.csv", b"email\nann@example.com\nghost@example.com\n", "text/csv"
+    )
+    reply = client.post(
+        reverse("surveys:distribution-new", args=[nps_survey.pk]),
+        {"name": "List", "audience": "list", "channels": ["email"], "customer_file": upload},
+    )
+    assert reply.status_code == 200 and "ghost@example.com" in reply.content.decode()
+    assert not Distribution.objects.exists()
+    good = SimpleUploadedFile("list.csv", b"email\nANN@example.com\ndee@example.com\n", "text/csv")
+    reply = client.post(
+        reverse("surveys:distribution-new", args=[nps_survey.pk]),
+        {"name": "List", "audience": "list", "channels": ["email"], "customer_file": good},
+    )
+    assert reply.status_code == 302
+    assert sorted(Distribution.objects.get().customer_ids) == sorted(
+        [people["ann"].pk, people["dee"].pk]
+    )
