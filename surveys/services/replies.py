@@ -121,10 +121,25 @@ def reply_receive(*, message_id: int) -> bool:
             response_submit(response=existing, questions=questions, values={question: value})
             _await(invitation, None)
             _send(invitation, _thanks_text(invitation))
+        _settle(invitation, message)
     logger.info(
         "surveys.reply.taken", extra={"message_id": message_id, "invitation_id": invitation.pk}
     )
     return True
+
+
+def _settle(invitation: Invitation, message: Message) -> None:
+    """A conversation that holds nothing but survey answers needs no agent: it is resolved.
+    Anything else the customer wrote keeps it open."""
+    taken = [*(invitation.merge or {}).get("messages", []), message.pk]
+    invitation.merge = {**(invitation.merge or {}), "messages": taken}
+    invitation.save(update_fields=["merge"])
+    conversation = message.conversation
+    others = conversation.messages.exclude(pk__in=taken).filter(
+        direction__in=[Message.Direction.INBOUND, Message.Direction.OUTBOUND]
+    )
+    if conversation.status == "open" and not others.exists():
+        inbox.conversation_set_status(conversation=conversation, status="resolved", by=None)
 
 
 def _await(invitation: Invitation, key: str | None) -> None:

@@ -351,6 +351,10 @@ def test_an_sms_reply_answers_the_survey(nps_survey, cx_lead, people, captured_j
     assert response.completed_at is not None
     assert response.answers.get(question__key="ten").text == "Deliver on Saturdays"
     assert "Thank you" in Delivery.objects.filter(to_address=eva.phone).order_by("-id").first().text
+    from inbox.models import Conversation
+
+    # Eva's question about her order keeps the conversation open for an agent.
+    assert Conversation.objects.get(customer=eva).status == "open"
     q = nps_survey.questions.get(key="recommend")
     assert [parse_score(t, q) for t in ("8", " 8!", "8/10", "11", "eight", "8 of 10")] == [
         8,
@@ -430,3 +434,28 @@ def test_an_uploaded_list_with_unknown_customers_is_refused(client, cx_lead, nps
     assert sorted(Distribution.objects.get().customer_ids) == sorted(
         [people["ann"].pk, people["dee"].pk]
     )
+
+
+def test_a_conversation_of_survey_answers_only_is_resolved(
+    nps_survey, cx_lead, people, captured_jobs
+):
+    from inbox.models import ChannelAccount, Conversation
+
+    ChannelAccount.objects.create(
+        kind="sms", name="SMS", address="+3197010000000", provider="outbox"
+    )
+    eva = people["eva"]
+    _start(
+        nps_survey,
+        cx_lead,
+        captured_jobs,
+        audience="list",
+        customer_ids=[eva.pk],
+        channels=["sms"],
+        reply_mode=True,
+    )
+    _sms_from(eva, "10", 1)
+    captured_jobs.run_all()
+    _sms_from(eva, "Great service", 2)
+    captured_jobs.run_all()
+    assert Conversation.objects.get(customer=eva).status == "resolved"
