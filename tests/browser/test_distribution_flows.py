@@ -18,7 +18,14 @@ from journeys.services import customer_create
 from surveys import services
 from surveys.models import Distribution, Invitation, Response
 from surveys.services import distribution as distribution_services
-from tests.conftest import PROVIDER_TOKENS, make_user, screenshot, sign_in, wait_for
+from tests.conftest import (
+    PROVIDER_TOKENS,
+    assert_accessible,
+    make_user,
+    screenshot,
+    sign_in,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -61,6 +68,7 @@ def test_lead_sends_by_email_and_sms_and_customers_answer(
     sign_in(page, live_server, lead.email)
     page.goto(f"{live_server.url}/surveys/{survey.pk}/")
     page.get_by_role("button", name="Send by email, SMS or WhatsApp").click()
+    assert_accessible(page)
     page.get_by_label("Name").fill("Dutch customers by email")
     page.get_by_label("A segment").check()
     page.get_by_label("Segment: language").select_option("nl")
@@ -73,6 +81,7 @@ def test_lead_sends_by_email_and_sms_and_customers_answer(
     expect(reasons).to_contain_text("Opted out")
     expect(reasons).to_contain_text("Invited recently")
     screenshot(page, "distribution-email-progress")
+    assert_accessible(page)
 
     # Ann taps 9 in her email (as the stub ESP received it) on her phone.
     email = wait_for(lambda: _emails_to(provider_stubs["postmark"], "ann@example.nl"))[-1]
