@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 
 from cxm.api import StrictSerializer
 from cxm.errors import NotFound
-from journeys.models import Customer, Touchpoint
+from journeys.models import Touchpoint
 from surveys import selectors
 from surveys.models import Answer, Band, Invitation, Question, Response, Survey, SurveyChannel
 from surveys.services import distribution as distribution_services
@@ -438,11 +438,12 @@ class InvitationCreateApi(APIView):
             raise serializers.ValidationError(
                 {"customer": [_("Name the customer by id, external_id, email or phone.")]}
             )
-        if ref.get("id"):
-            customer = Customer.objects.filter(pk=ref["id"]).first()
-        else:
-            named = ref.get("external_id") or ref.get("email") or ref.get("phone") or ""
-            customer = selectors.customer_find(value=named)
+        customer = selectors.customer_by(
+            id=ref.get("id"),
+            external_id=ref.get("external_id"),
+            email=ref.get("email"),
+            phone=ref.get("phone"),
+        )
         if customer is None:
             raise NotFound(_("No such customer."), field="customer")
         invitation = distribution_services.invitation_request(

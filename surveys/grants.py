@@ -9,6 +9,9 @@ _BUILD = [
     "delete_question",
     "add_invitation",
     "export_responses",
+    "view_distribution",
+    "add_distribution",
+    "change_distribution",
 ]
 
 GRANTS = {

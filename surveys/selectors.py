@@ -239,6 +239,29 @@ def responses_csv(*, survey: Survey, filters: ResponseFilters) -> Iterator[str]:
         yield "".join(lines)
 
 
+def customer_by(
+    *,
+    id: int | None = None,
+    external_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> Customer | None:
+    """The customer named by exactly the field given (the first given, in this order)."""
+    customers = Customer.objects.all()
+    if id:
+        return customers.filter(pk=id).first()
+    if external_id:
+        return customers.filter(external_id=external_id).first()
+    if email:
+        return customers.filter(email__iexact=email.strip()).first()
+    if phone:
+        try:
+            return customers.filter(phone=normalize_phone(phone)).first()
+        except ValueError:
+            return None
+    return None
+
+
 def customer_find(*, value: str) -> Customer | None:
     """The customer with this email address (any case), E.164 phone or external id."""
     value = value.strip()

@@ -3,6 +3,7 @@ starts with the same audience and settings; the contact rules still apply to eve
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import logging
 
@@ -24,10 +25,7 @@ COPIED = (
 def add_months(moment: dt.datetime, months: int) -> dt.datetime:
     month = moment.month - 1 + months
     year, month = moment.year + month // 12, month % 12 + 1
-    day = min(
-        moment.day,
-        [31, 29 if year % 4 == 0 else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1],
-    )
+    day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
 
 

@@ -9,11 +9,14 @@ import logging
 import re
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from cxm.errors import ApplicationError
 from inbox import services as inbox
 from inbox.models import Message
 from surveys.answers import AnswerValue
@@ -90,22 +93,16 @@ def reply_receive(*, message_id: int) -> bool:
             given[first.key] = score
             follow = [q for q in visible_questions(questions, given) if q.key != first.key]
             nxt = next((q for q in follow if q.is_text or q.is_scored), None)
-            if nxt is None or any(q.required and not (q.is_text or q.is_scored) for q in follow):
-                response_submit(
-                    response=response,
-                    questions=questions,
-                    values={first: AnswerValue(number=score)},
-                    stored={},
-                )
-                _send(invitation, _thanks_text(invitation))
-            else:
-                answers_record(
-                    response=response,
-                    values={first: AnswerValue(number=score)},
-                    questions=questions,
-                )
+            answers_record(
+                response=response, values={first: AnswerValue(number=score)}, questions=questions
+            )
+            if nxt is not None and not any(
+                q.required and not (q.is_text or q.is_scored) for q in follow
+            ):
                 _await(invitation, nxt.key)
                 _send(invitation, _question_text(invitation, nxt))
+            else:
+                _finish(invitation, response, questions, {})
         else:
             question = next((q for q in questions if q.key == awaiting), None)
             existing = getattr(invitation, "response", None)
@@ -118,9 +115,8 @@ def reply_receive(*, message_id: int) -> bool:
                 value = AnswerValue(number=number)
             else:
                 value = AnswerValue(text=(message.text or "").strip()[:5000])
-            response_submit(response=existing, questions=questions, values={question: value})
             _await(invitation, None)
-            _send(invitation, _thanks_text(invitation))
+            _finish(invitation, existing, questions, {question: value})
         _settle(invitation, message)
     logger.info(
         "surveys.reply.taken", extra={"message_id": message_id, "invitation_id": invitation.pk}
@@ -140,6 +136,31 @@ def _settle(invitation: Invitation, message: Message) -> None:
     )
     if conversation.status == "open" and not others.exists():
         inbox.conversation_set_status(conversation=conversation, status="resolved", by=None)
+
+
+def _finish(
+    invitation: Invitation,
+    response: Any,
+    questions: list[Question],
+    values: dict[Question, AnswerValue],
+) -> None:
+    """Complete the response and thank the customer; when a required question cannot be asked
+    by text message (a choice), store what was given and send the link to finish."""
+    try:
+        response_submit(response=response, questions=questions, values=values)
+    except ApplicationError:
+        if values:
+            answers_record(response=response, values=values, questions=questions)
+        _send(invitation, _finish_text(invitation))
+        return
+    _send(invitation, _thanks_text(invitation))
+
+
+def _finish_text(invitation: Invitation) -> str:
+    survey = invitation.survey
+    link = settings.PUBLIC_BASE_URL + reverse("surveys:respond", args=[invitation.token])
+    with translation.override(invitation.language or survey.default_language):
+        return _("Thank you! A few more questions here: %(link)s") % {"link": link}
 
 
 def _await(invitation: Invitation, key: str | None) -> None:

@@ -38,6 +38,8 @@ BROWSER_COOKIE = "cxm_b"
 COOKIE_AGE = 90 * 24 * 3600
 RATE_PUBLIC = "30/m"  # answers posted from one address to public links
 RATE_INVITED = "120/m"
+# One-click unsubscribes come from mailbox providers' few addresses: a generous limit.
+RATE_UNSUBSCRIBE = "1200/m"
 # A finished respondent coming back soon after sees the thank-you page, later "already answered".
 THANKS_FOR = dt.timedelta(minutes=30)
 RATE_BAD_TOKEN = "60/m"  # noqa: S105 - a rate, not a secret
@@ -667,7 +669,11 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         context["language_links"] = []
         if request.method == "POST":
             if is_ratelimited(
-                request, group="surveys-answer", key="ip", rate=RATE_INVITED, increment=True
+                request,
+                group="surveys-unsubscribe",
+                key="ip",
+                rate=RATE_UNSUBSCRIBE,
+                increment=True,
             ):
                 return _message(
                     request, _("Too many requests"), _("Wait a minute and try again."), status=429

@@ -459,3 +459,44 @@ def test_a_conversation_of_survey_answers_only_is_resolved(
     _sms_from(eva, "Great service", 2)
     captured_jobs.run_all()
     assert Conversation.objects.get(customer=eva).status == "resolved"
+
+
+def test_a_reply_survey_with_a_required_choice_sends_the_link_to_finish(
+    cx_lead, people, captured_jobs
+):
+    from inbox.models import ChannelAccount
+    from surveys import services as survey_services
+    from surveys.models import Response
+
+    ChannelAccount.objects.create(
+        kind="sms", name="SMS", address="+3197010000000", provider="outbox"
+    )
+    survey = survey_services.survey_create(
+        name="Visit", kind="nps", default_language="en", languages=[], by=cx_lead
+    )
+    survey_services.question_save(
+        survey=survey,
+        language="en",
+        key="reason",
+        type="single",
+        required=True,
+        texts={"text": "Why?"},
+        choice_labels=["Price", "Quality"],
+    )
+    survey = survey_services.survey_status_change(survey=survey, status="active", by=cx_lead)
+    eva = people["eva"]
+    _start(
+        survey,
+        cx_lead,
+        captured_jobs,
+        audience="list",
+        customer_ids=[eva.pk],
+        channels=["sms"],
+        reply_mode=True,
+    )
+    _sms_from(eva, "3", 1)
+    captured_jobs.run_all()
+    response = Response.objects.get(customer=eva)
+    assert response.score == 3 and response.completed_at is None
+    last = Delivery.objects.filter(to_address=eva.phone).order_by("-id").first()
+    assert "A few more questions" in last.text and "/s/" in last.text
