@@ -38,8 +38,12 @@ ALL = (
     "survey-pages",
     "survey-load",
     "survey-export",
+    "dist-email",
+    "dist-pacing",
+    "dist-kill",
 )
 SURVEYS = ("survey-pages", "survey-load", "survey-export")
+DISTRIBUTION = ("dist-email", "dist-pacing", "dist-kill")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -124,6 +128,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=100_000,
         help="responses of the export's memory comparison (100,000)",
+    )
+    parser.add_argument(
+        "--dist-customers",
+        type=int,
+        default=100_000,
+        help="customers invited by email in dist-email (100,000)",
+    )
+    parser.add_argument(
+        "--dist-kill-invitations",
+        type=int,
+        default=10_000,
+        help="email invitations of the dist-kill run (10,000)",
     )
     parser.add_argument(
         "--note", default="", help="a sentence about this run for docs/performance.md"
@@ -349,6 +365,8 @@ def main(argv: list[str]) -> int:
 
     inbox_figures = _inbox(selected, args, var_dir, sections, summary)
     survey_summary, survey_sections = _surveys(selected, args, var_dir)
+    # Last: it empties the customer table and loads only what it invites.
+    dist_summary, dist_sections = _distribution(selected, args, var_dir)
 
     findings = Section(key="findings", title="Slow spots found", columns=[])
     findings.notes += _findings(import_figures, list_figures, scale_slowdown)
@@ -362,33 +380,87 @@ def main(argv: list[str]) -> int:
     printed = [summary, *sections] if summary.rows or sections else []
     if survey_summary is not None:
         printed += [survey_summary, *survey_sections]
+    if dist_summary is not None:
+        printed += [dist_summary, *dist_sections]
     report.print_sections(printed)
     if args.write:
         note = args.note or f"This run took {elapsed / 60:.1f} minutes."
         hidden = {"--note", args.note, "--output", str(args.output)}
         shown = " ".join(a for a in argv if a not in hidden)
-        block = ""
-        if survey_summary is not None:
-            info["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-            block = report.render_block(
-                "surveys",
-                survey_summary,
-                survey_sections,
-                info,
-                args=shown,
-                run_note=note,
-                intro=SURVEYS_INTRO,
-            )
-        if selected <= set(SURVEYS):
-            # Only the surveys ran: replace their block and keep every other figure of the doc.
-            path = report.write_block("surveys", block, args.output)
+        blocks: dict[str, str] = {}
+        info["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        for key, block_summary, block_sections, intro in (
+            ("surveys", survey_summary, survey_sections, SURVEYS_INTRO),
+            ("distribution", dist_summary, dist_sections, DISTRIBUTION_INTRO),
+        ):
+            if block_summary is not None:
+                blocks[key] = report.render_block(
+                    key,
+                    block_summary,
+                    block_sections,
+                    info,
+                    args=shown,
+                    run_note=note,
+                    intro=intro,
+                )
+        if blocks and selected <= set(SURVEYS) | set(DISTRIBUTION):
+            # Only blocks ran: replace theirs and keep every other figure of the doc.
+            for key, block in blocks.items():
+                path = report.write_block(key, block, args.output)
         else:
             text = report.render(sections, summary, info, args=shown, run_note=note)
-            if block:
+            for block in blocks.values():
                 text = text.rstrip("\n") + "\n\n" + block
             path = report.write(text, args.output)
         print(f"\nwrote {path}")
     return 0
+
+
+DISTRIBUTION_INTRO = (
+    "Figures for the speed and reliability targets of the survey distribution issue: bulk "
+    "email invitations planned and sent by real Celery workers to a stub ESP, SMS pacing "
+    "against a sender's limit, and workers killed during a run (`benchmarks/distribution.py`). "
+    "This section is written by `benchmarks/run.py --write` on its own when only these "
+    "benchmarks run (`--only dist-…`): it replaces the part of this file between its two "
+    "markers and leaves every other figure here as it was."
+)
+
+
+def _distribution(selected: set[str], args: argparse.Namespace, var_dir: Path) -> tuple[Any, list]:
+    """The survey distribution benchmarks (benchmarks/distribution.py): their own table of
+    targets and sections."""
+    from benchmarks.common import Section
+
+    if not selected & set(DISTRIBUTION):
+        return None, []
+    from benchmarks import distribution
+
+    table = Section(
+        key="distribution-targets",
+        title="Survey distribution",
+        columns=["Target", "Measured", "Result"],
+    )
+    found: dict[str, Any] = {}
+    sections: list[Section] = []
+    if "dist-email" in selected:
+        built, found["email"] = distribution.bench_email(var_dir, customers=args.dist_customers)
+        sections += built
+    if "dist-pacing" in selected:
+        built_one, found["pacing"] = distribution.bench_pacing(var_dir)
+        sections.append(built_one)
+    if "dist-kill" in selected:
+        built_one, found["kill"] = distribution.bench_kill(
+            var_dir, invitations=args.dist_kill_invitations
+        )
+        sections.append(built_one)
+    for row in distribution.summary_rows(found):
+        table.add(*row)
+    notes = distribution.findings(found)
+    if notes:
+        slow = Section(key="distribution-findings", title="Found in these runs", columns=[])
+        slow.notes += notes
+        sections.append(slow)
+    return table, sections
 
 
 SURVEYS_INTRO = (

@@ -21,7 +21,13 @@ from django.utils.translation import gettext as _
 
 from cxm.errors import ApplicationError
 from cxm.jobs import Job, enqueue_on_commit
-from inbox.channels.base import DeliveryStatus, InboundMessage, OutboundMessage, Receipt
+from inbox.channels.base import (
+    DeliveryStatus,
+    InboundMessage,
+    OutboundMessage,
+    ProviderError,
+    Receipt,
+)
 from inbox.models import (
     Attachment,
     ChannelAccount,
@@ -869,16 +875,174 @@ def deliveries_queue(*, drafts: list[DeliveryDraft]) -> list[Delivery]:
 
 
 SEND_BATCH = 100
+# A batch stops starting sends this long before its claim runs out (an ESP call may take this
+# long to time out): what is left goes back to the queue rather than risk being sent twice.
+SEND_MARGIN = dt.timedelta(seconds=30)
 
 
 def deliveries_send(*, delivery_ids: list[int]) -> int:
-    """Send a batch of deliveries one by one (each with its own claim); returns how many went."""
-    sent = 0
-    for delivery_id in delivery_ids:
-        delivery = delivery_send(delivery_id=delivery_id)
-        if delivery is not None and delivery.status != Delivery.Status.QUEUED:
-            sent += 1
-    return sent
+    """Send a batch of deliveries; returns how many this call sent or failed for good.
+
+    Email that carries its own content (survey invitations) goes out together
+    (``_emails_send``); anything else one by one, each with its own claim (``delivery_send``).
+    """
+    ids = list(dict.fromkeys(delivery_ids))
+    done, claimed = _emails_send(delivery_ids=ids)
+    rest = [pk for pk in ids if pk not in claimed]
+    if rest:
+        single = set(
+            Delivery.objects.filter(pk__in=rest)
+            .exclude(channel=ChannelKind.EMAIL, message__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        for delivery_id in rest:
+            if delivery_id in single:
+                delivery = delivery_send(delivery_id=delivery_id)
+                if delivery is not None and delivery.status != Delivery.Status.QUEUED:
+                    done += 1
+    return done
+
+
+def _emails_claim(delivery_ids: list[int], now: dt.datetime) -> list[Delivery]:
+    """Claim the batch's sendable email deliveries that carry their own content, in one
+    ``UPDATE … RETURNING``, by the rules of ``delivery_send``: queued, no provider id yet, no
+    live claim, retry due. A row another worker is claiming at the same moment waits for its
+    commit and is then re-checked, so it is claimed once."""
+    table = Delivery._meta.db_table
+    ops = connection.ops
+    columns = ("id", "provider", "to_address", "from_address", "subject", "text", "html")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET attempts = attempts + 1, claimed_until = %s, "  # noqa: S608 - our table
+            "next_attempt_at = NULL "
+            f"WHERE id IN ({', '.join(['%s'] * len(delivery_ids))}) "
+            "AND channel = %s AND message_id IS NULL AND status = %s "
+            "AND provider_message_id = '' "
+            "AND (claimed_until IS NULL OR claimed_until <= %s) "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) "
+            f"RETURNING {', '.join(columns)}, headers, attempts",
+            [
+                ops.adapt_datetimefield_value(now + CLAIM),
+                *delivery_ids,
+                ChannelKind.EMAIL.value,
+                Delivery.Status.QUEUED.value,
+                ops.adapt_datetimefield_value(now),
+                ops.adapt_datetimefield_value(now + dt.timedelta(seconds=5)),
+            ],
+        )
+        rows = cursor.fetchall()
+    order = {pk: n for n, pk in enumerate(delivery_ids)}
+    claimed = []
+    for row in sorted(rows, key=lambda r: order[r[0]]):
+        delivery = Delivery(channel=ChannelKind.EMAIL, **dict(zip(columns, row[:7], strict=True)))
+        delivery.headers = json.loads(row[7]) if isinstance(row[7], str) else row[7]
+        delivery.attempts = row[8]
+        claimed.append(delivery)
+    return claimed
+
+
+def _receipt_record(delivery: Delivery, receipt: Receipt) -> None:
+    """One statement per receipt, as it comes: a worker killed mid-batch leaves at most the
+    message in flight unrecorded (to be sent again once its claim runs out). Statuses only
+    move forward."""
+    target = max(
+        receipt.status if receipt.status in Delivery.RANK else Delivery.Status.SENT,
+        Delivery.Status.SENT,
+        key=lambda s: Delivery.RANK.get(s, 0),
+    )
+    behind = [s for s, rank in Delivery.RANK.items() if rank < Delivery.RANK[target]]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Delivery._meta.db_table} SET provider_message_id = %s, error = '', "  # noqa: S608 - our table
+            "claimed_until = NULL, updated_at = %s, "
+            f"status = CASE WHEN status IN ({', '.join(['%s'] * len(behind))}) THEN %s "
+            "ELSE status END WHERE id = %s",
+            [
+                receipt.provider_message_id,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+                *behind,
+                target,
+                delivery.pk,
+            ],
+        )
+
+
+def _send_error_record(delivery: Delivery, error: ProviderError) -> int | None:
+    """A provider error, as ``delivery_send`` handles it: a temporary one is retried with
+    backoff (returns the delay, the caller queues the retry), a permanent one, or one past the
+    last retry, fails the delivery with the provider's reason."""
+    if error.temporary and delivery.attempts <= len(RETRY_DELAYS):
+        delay = RETRY_DELAYS[delivery.attempts - 1]
+        Delivery.objects.filter(pk=delivery.pk).update(
+            error=error.reason,
+            claimed_until=None,
+            next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
+            updated_at=timezone.now(),
+        )
+        logger.info(
+            "inbox.delivery.retry",
+            extra={"delivery_id": delivery.pk, "attempts": delivery.attempts},
+        )
+        return delay
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.FAILED,
+        error=error.reason,
+        claimed_until=None,
+        updated_at=timezone.now(),
+    )
+    logger.info("inbox.delivery.failed", extra={"delivery_id": delivery.pk})
+    return None
+
+
+def _emails_send(*, delivery_ids: list[int]) -> tuple[int, set[int]]:
+    """Send the batch's own-content email deliveries over one ESP connection: one statement
+    claims them all, each receipt is recorded as it comes back, retries are queued per delay as
+    one batch. Returns how many were sent or failed, and the ids claimed."""
+    from inbox.channels import email
+
+    if not delivery_ids:
+        return 0, set()
+    now = timezone.now()
+    deliveries = _emails_claim(delivery_ids, now)
+    if not deliveries:
+        return 0, set()
+    stop_at = now + CLAIM - SEND_MARGIN
+    done = 0
+    retries: dict[int, list[int]] = {}
+    attempted = 0
+    results = email.send_many(_outbound_own(d) for d in deliveries)
+    try:
+        for delivery in deliveries:
+            if timezone.now() >= stop_at:
+                break
+            result = next(results)
+            attempted += 1
+            if isinstance(result, ProviderError):
+                delay = _send_error_record(delivery, result)
+                if delay is None:
+                    done += 1
+                else:
+                    retries.setdefault(delay, []).append(delivery.pk)
+            else:
+                _receipt_record(delivery, result)
+                done += 1
+    finally:
+        results.close()
+    left = [d.pk for d in deliveries[attempted:]]
+    if left:
+        # Not attempted before the claim ran short: back to the queue, not counted as an attempt.
+        with transaction.atomic():
+            Delivery.objects.filter(pk__in=left).update(
+                attempts=F("attempts") - 1, claimed_until=None
+            )
+            enqueue_on_commit(Job.INBOX_DELIVERY_SEND_BATCH, delivery_ids=left)
+    for delay, ids in retries.items():
+        enqueue_on_commit(Job.INBOX_DELIVERY_SEND_BATCH, delivery_ids=ids, countdown=delay)
+    logger.info(
+        "inbox.deliveries.sent",
+        extra={"claimed": len(deliveries), "done": done, "left": len(left)},
+    )
+    return done, {d.pk for d in deliveries}
 
 
 def _provider_send(provider: str, outbound: OutboundMessage) -> Receipt:

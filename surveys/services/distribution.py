@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -400,19 +400,27 @@ def invitations_dispatch(*, limit: int = DISPATCH_CHUNK) -> int:
     """Turn due planned invitations of sending distributions into inbox deliveries; rows
     locked with SKIP LOCKED so several workers share the work. Queues itself again while
     there is more."""
-    from surveys.messages import invitation_draft
+    from surveys.messages import invitation_drafts
 
     now = timezone.now()
     with transaction.atomic():
-        due = list(
+        # Lock the chunk first, then read it with its relations: one query doing both joined
+        # every due row to its customer and sorted them all whenever the planner believed few
+        # were due (statistics from before a big plan), 0.35 s a chunk at 100,000 due.
+        locked = list(
             Invitation.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("survey", "customer", "touchpoint", "distribution")
             .filter(status=Invitation.Status.PLANNED, send_at__lte=now)
             .filter(
                 # Single invitations (the API, trigger rules) belong to no distribution.
                 Q(distribution__isnull=True) | Q(distribution__status=Distribution.Status.SENDING)
             )
-            .order_by("send_at")[:limit]
+            .order_by("send_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        due = list(
+            Invitation.objects.select_related("survey", "customer", "touchpoint", "distribution")
+            .filter(pk__in=locked)
+            .order_by("send_at", "pk")
         )
         if not due:
             _finish_distributions()
@@ -437,18 +445,41 @@ def invitations_dispatch(*, limit: int = DISPATCH_CHUNK) -> int:
                 skipped.append(invitation)
             else:
                 sendable.append(invitation)
-        deliveries = inbox.deliveries_queue(drafts=[invitation_draft(i) for i in sendable])
+        deliveries = inbox.deliveries_queue(drafts=invitation_drafts(sendable))
         for invitation, delivery in zip(sendable, deliveries, strict=True):
             invitation.status = Invitation.Status.QUEUED
             invitation.delivery = delivery
-        Invitation.objects.bulk_update(
-            sendable + skipped, ["status", "delivery", "skip_reason"], batch_size=1000
-        )
+        _invitations_queued(sendable)
+        Invitation.objects.bulk_update(skipped, ["status", "skip_reason"], batch_size=1000)
         if len(due) == limit:
             enqueue_on_commit(Job.SURVEYS_DISPATCH)
     _finish_distributions(finishing)
     logger.info("surveys.invitations.dispatched", extra={"count": len(sendable)})
     return len(sendable)
+
+
+def _invitations_queued(invitations: list[Invitation]) -> None:
+    """Write the status and delivery of dispatched invitations. On PostgreSQL one
+    ``UPDATE … FROM unnest(…)``: ``bulk_update`` builds a ``CASE WHEN id = …`` per row and
+    field, about a fifth of a dispatch chunk's time (profiled)."""
+    if not invitations:
+        return
+    if connection.vendor != "postgresql":
+        Invitation.objects.bulk_update(invitations, ["status", "delivery"], batch_size=1000)
+        return
+    table = Invitation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS i SET status = %s, delivery_id = v.delivery_id "  # noqa: S608 - our table
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, delivery_id) WHERE i.id = v.id",
+            # Array literals: psycopg's client-side quoting of a Python list of 1,000 ids
+            # costs more than the UPDATE.
+            [
+                Invitation.Status.QUEUED.value,
+                "{" + ",".join(str(i.pk) for i in invitations) + "}",
+                "{" + ",".join(str(i.delivery_id) for i in invitations) + "}",
+            ],
+        )
 
 
 def _finish_distributions(ids: set[int | None] | None = None) -> None:
@@ -469,7 +500,7 @@ def _finish_distributions(ids: set[int | None] | None = None) -> None:
 def reminders_send(*, limit: int = DISPATCH_CHUNK) -> int:
     """One reminder, on the same channel, to those who have not answered after the
     distribution's reminder days (and whose link has not expired)."""
-    from surveys.messages import invitation_draft
+    from surveys.messages import invitation_drafts
 
     now = timezone.now()
     with transaction.atomic():
@@ -492,9 +523,7 @@ def reminders_send(*, limit: int = DISPATCH_CHUNK) -> int:
         ][:limit]
         if not due:
             return 0
-        deliveries = inbox.deliveries_queue(
-            drafts=[invitation_draft(i, reminder=True) for i in due]
-        )
+        deliveries = inbox.deliveries_queue(drafts=invitation_drafts(due, reminder=True))
         for invitation, delivery in zip(due, deliveries, strict=True):
             invitation.reminder = delivery
         Invitation.objects.bulk_update(due, ["reminder"], batch_size=1000)
