@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from journeys.models import CUSTOMER_LANGUAGES, Channel, Customer, Touchpoint
+from journeys.models import CUSTOMER_LANGUAGES, Channel, Customer, Stage, Touchpoint
 from surveys.models import SURVEY_LANGUAGES, Distribution, Question, Survey
 from surveys.services.builder import SCALES
 
@@ -283,6 +283,23 @@ class DistributionForm(forms.Form):
     segment_preferred_channel = forms.ChoiceField(
         label=_("Segment: preferred channel"), choices=[("", "—"), *Channel.choices], required=False
     )
+    segment_stage = forms.ModelChoiceField(
+        label=_("Segment: reached journey stage"),
+        queryset=Stage.objects.select_related("journey").order_by("journey__name", "position"),
+        required=False,
+    )
+    segment_active_days = forms.IntegerField(
+        label=_("Segment: an interaction in the last (days)"),
+        min_value=1,
+        max_value=3650,
+        required=False,
+    )
+    segment_unsurveyed_days = forms.IntegerField(
+        label=_("Segment: no survey answered in the last (days)"),
+        min_value=1,
+        max_value=3650,
+        required=False,
+    )
     segment_attribute = forms.CharField(
         label=_("Segment: attribute"),
         max_length=200,
@@ -374,6 +391,11 @@ class DistributionForm(forms.Form):
             for key in ("language", "lifecycle", "preferred_channel")
             if data.get(f"segment_{key}")
         }
+        if data.get("segment_stage"):
+            segment["stage"] = data["segment_stage"].pk
+        for key in ("active_days", "unsurveyed_days"):
+            if data.get(f"segment_{key}"):
+                segment[key] = data[f"segment_{key}"]
         attribute = (data.get("segment_attribute") or "").strip()
         if attribute:
             name, _sep, value = attribute.partition("=")

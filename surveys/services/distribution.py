@@ -21,7 +21,16 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import (
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,7 +41,7 @@ from inbox import services as inbox
 from inbox.models import Suppression
 from journeys.models import Customer, Interaction, Touchpoint
 from journeys.selectors import CustomerFilter
-from surveys.models import Distribution, Invitation, Survey, TriggerRule
+from surveys.models import Distribution, Invitation, Response, Survey, TriggerRule
 from surveys.services.builder import new_token
 from surveys.services.responding import language_for
 
@@ -78,8 +87,28 @@ def audience(distribution: Distribution) -> QuerySet[Customer]:
     customers = Customer.objects.all()
     if distribution.audience == Distribution.Audience.SEGMENT:
         customers = _segment_filter(distribution.segment).qs
-        for key, value in (distribution.segment.get("attributes") or {}).items():
+        segment = distribution.segment
+        for key, value in (segment.get("attributes") or {}).items():
             customers = customers.filter(**{f"attributes__{key}": value})
+        now = timezone.now()
+        if segment.get("stage"):
+            customers = customers.filter(
+                Exists(
+                    Interaction.objects.filter(
+                        customer=OuterRef("pk"), touchpoint__stage_id=segment["stage"]
+                    )
+                )
+            )
+        if segment.get("active_days"):
+            since = now - dt.timedelta(days=int(segment["active_days"]))
+            customers = customers.filter(
+                Exists(Interaction.objects.filter(customer=OuterRef("pk"), occurred_at__gte=since))
+            )
+        if segment.get("unsurveyed_days"):
+            since = now - dt.timedelta(days=int(segment["unsurveyed_days"]))
+            customers = customers.exclude(
+                Exists(Response.objects.filter(customer=OuterRef("pk"), completed_at__gte=since))
+            )
     elif distribution.audience == Distribution.Audience.LIST:
         customers = customers.filter(pk__in=distribution.customer_ids)
     elif distribution.audience == Distribution.Audience.API:
@@ -424,6 +453,7 @@ def invitations_dispatch(*, limit: int = DISPATCH_CHUNK) -> int:
         )
         if not due:
             _finish_distributions()
+            _replan_lost()
             return 0
         finishing = {i.distribution_id for i in due}
         suppressed = {
@@ -432,10 +462,21 @@ def invitations_dispatch(*, limit: int = DISPATCH_CHUNK) -> int:
                 address__in={i.address for i in due}
             ).values_list("channel", "address", "reason")
         }
-        sendable, skipped = [], []
+        sendable, skipped, later = [], [], []
         for invitation in due:
             reason = suppressed.get((invitation.channel, invitation.address))
-            if reason is not None:
+            window = _window(invitation.distribution)
+            opens = send_time(now, invitation.customer, window) if window else now
+            if invitation.expires_at and max(opens, now) >= invitation.expires_at:
+                # Paused or held up past its link's expiry: never sent with a dead link.
+                invitation.status = Invitation.Status.SKIPPED
+                invitation.skip_reason = Invitation.Skip.OUTSIDE_WINDOW
+                skipped.append(invitation)
+            elif opens > now + dt.timedelta(minutes=1):
+                # Due while its window is shut (after a pause, or beat was down): wait for it.
+                invitation.send_at = opens
+                later.append(invitation)
+            elif reason is not None:
                 invitation.status = Invitation.Status.SKIPPED
                 invitation.skip_reason = (
                     Invitation.Skip.OPTED_OUT
@@ -445,6 +486,8 @@ def invitations_dispatch(*, limit: int = DISPATCH_CHUNK) -> int:
                 skipped.append(invitation)
             else:
                 sendable.append(invitation)
+        if later:
+            Invitation.objects.bulk_update(later, ["send_at"], batch_size=1000)
         deliveries = inbox.deliveries_queue(drafts=invitation_drafts(sendable))
         for invitation, delivery in zip(sendable, deliveries, strict=True):
             invitation.status = Invitation.Status.QUEUED
@@ -482,6 +525,22 @@ def _invitations_queued(invitations: list[Invitation]) -> None:
         )
 
 
+def _replan_lost() -> None:
+    """A planning task lost with its worker: planning again is safe (the unique constraint)."""
+    for distribution_id in Distribution.objects.filter(
+        status=Distribution.Status.SENDING,
+        planned_at__isnull=True,
+        started_at__lt=timezone.now() - dt.timedelta(minutes=10),
+    ).values_list("pk", flat=True):
+        enqueue_on_commit(Job.SURVEYS_PLAN, distribution_id=distribution_id)
+
+
+def _window(distribution: Distribution | None) -> tuple[dt.time, dt.time] | None:
+    if distribution and distribution.window_start and distribution.window_end:
+        return (distribution.window_start, distribution.window_end)
+    return None
+
+
 def _finish_distributions(ids: set[int | None] | None = None) -> None:
     """Sending distributions that are planned and have nothing left to send are done."""
     candidates = Distribution.objects.filter(
@@ -504,23 +563,34 @@ def reminders_send(*, limit: int = DISPATCH_CHUNK) -> int:
 
     now = timezone.now()
     with transaction.atomic():
-        due = [
-            invitation
-            for invitation in Invitation.objects.select_for_update(skip_locked=True, of=("self",))
+        due = list(
+            Invitation.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("survey", "customer", "touchpoint", "distribution", "delivery")
+            .annotate(
+                remind_at=ExpressionWrapper(
+                    F("send_at") + F("distribution__reminder_days") * Value(dt.timedelta(days=1)),
+                    output_field=DateTimeField(),
+                )
+            )
             .filter(
                 distribution__reminder_days__isnull=False,
                 distribution__status__in=[Distribution.Status.SENDING, Distribution.Status.DONE],
                 status__in=[Invitation.Status.QUEUED, Invitation.Status.OPENED],
                 reminder__isnull=True,
                 delivery__status__in=["sent", "delivered", "opened"],
+                remind_at__lte=now,
             )
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-            .order_by("send_at")[: limit * 4]
-            if invitation.send_at
-            and invitation.send_at + dt.timedelta(days=invitation.distribution.reminder_days)  # type: ignore[union-attr,arg-type]
-            <= now
-        ][:limit]
+            .exclude(
+                # Opted out (or bounced) since the invitation: no reminder.
+                Exists(
+                    Suppression.objects.filter(
+                        channel=OuterRef("channel"), address=OuterRef("address")
+                    )
+                )
+            )
+            .order_by("send_at")[:limit]
+        )
         if not due:
             return 0
         deliveries = inbox.deliveries_queue(drafts=invitation_drafts(due, reminder=True))

@@ -500,3 +500,75 @@ def test_a_reply_survey_with_a_required_choice_sends_the_link_to_finish(
     assert response.score == 3 and response.completed_at is None
     last = Delivery.objects.filter(to_address=eva.phone).order_by("-id").first()
     assert "A few more questions" in last.text and "/s/" in last.text
+
+
+def test_no_reminder_after_an_opt_out(nps_survey, cx_lead, people, captured_jobs):
+    distribution = _start(nps_survey, cx_lead, captured_jobs, reminder_days=2, contact_days=0)
+    Invitation.objects.update(send_at=timezone.now() - dt.timedelta(days=3))
+    ann = distribution.invitations.get(customer=people["ann"])
+    services.invitation_unsubscribe(invitation=ann)
+    sent = services.reminders_send()
+    assert sent == distribution.invitations.filter(status="queued").count() - 1
+    assert Invitation.objects.get(pk=ann.pk).reminder is None
+
+
+def test_dispatch_checks_expiry_and_the_window_when_it_sends(
+    nps_survey, cx_lead, people, captured_jobs
+):
+    later = timezone.now() + dt.timedelta(hours=1)
+    distribution = _start(
+        nps_survey, cx_lead, captured_jobs, send_at=later, contact_days=0, expires_days=1
+    )
+    services.distribution_set_status(distribution=distribution, status="paused", by=cx_lead)
+    # Paused for two days: the links would be dead by now.
+    Invitation.objects.filter(status="planned").update(
+        send_at=timezone.now() - dt.timedelta(days=2),
+        expires_at=timezone.now() - dt.timedelta(days=1),
+    )
+    services.distribution_set_status(distribution=distribution, status="sending", by=cx_lead)
+    captured_jobs.run_all()
+    assert set(
+        distribution.invitations.exclude(
+            skip_reason__in=["opted_out", "suppressed", "no_address"]
+        ).values_list("skip_reason", flat=True)
+    ) == {"outside_window"}
+
+
+def test_segments_by_stage_activity_and_last_survey(nps_survey, cx_lead, people, captured_jobs):
+    from journeys import services as journeys
+    from journeys.services import interaction_record
+
+    journey = journeys.journey_save(name="Buying")
+    stage = journeys.stage_save(journey=journey, name="Delivery")
+    touchpoint = journeys.touchpoint_save(
+        stage=stage, name="Delivered", key="order.delivered", channel="phone"
+    )
+    interaction_record(
+        customer=people["ann"], kind="order.delivered", channel="phone", touchpoint=touchpoint
+    )
+    distribution = services.distribution_create(
+        survey=nps_survey,
+        by=cx_lead,
+        name="Delivered",
+        audience="segment",
+        channels=["email"],
+        segment={"stage": stage.pk, "active_days": 7, "unsurveyed_days": 30},
+    )
+    assert list(services.audience(distribution)) == [people["ann"]]
+
+
+def test_a_lost_planning_task_is_planned_again(nps_survey, cx_lead, people, captured_jobs):
+    distribution = services.distribution_create(
+        survey=nps_survey, by=cx_lead, name="Lost", audience="all", channels=["email"]
+    )
+    services.distribution_start(distribution=distribution, by=cx_lead)
+    captured_jobs.sent.clear()  # the worker died with the planning task
+    captured_jobs.commit()
+    captured_jobs.sent.clear()
+    Distribution.objects.filter(pk=distribution.pk).update(
+        started_at=timezone.now() - dt.timedelta(minutes=11)
+    )
+    services.invitations_dispatch()
+    captured_jobs.run_all()
+    distribution.refresh_from_db()
+    assert distribution.planned_at is not None and distribution.invitations.exists()
