@@ -131,10 +131,17 @@ def _client() -> Client:
 
 def send(message: OutboundMessage) -> Receipt:
     prefix = WHATSAPP_PREFIX if message.channel == "whatsapp" else ""
+    # A channel account's address is a number, or a Messaging Service SID ("MG…", which picks
+    # the number from its pool); pacing keys on it either way.
+    sender = (
+        {"messaging_service_sid": message.from_address}
+        if message.from_address.startswith("MG")
+        else {"from_": prefix + message.from_address}
+    )
     try:
         created = _client().messages.create(
             to=prefix + message.to_address,
-            from_=prefix + message.from_address,
+            **sender,
             body=message.text,
             status_callback=message.status_callback or None,
             media_url=list(message.media_urls) or None,

@@ -32,3 +32,21 @@ def test_sms_deliveries_keep_to_the_senders_rate(twilio_stub, settings):
     elapsed = time.monotonic() - started
     assert Delivery.objects.filter(status="sent").count() == 10
     assert elapsed >= 9 / 20 - 0.05  # ten messages at 20 a second: at least 0.45 s
+
+
+def test_a_messaging_service_sends_and_is_paced_as_one_sender(twilio_stub):
+    ChannelAccount.objects.create(
+        kind="sms",
+        name="Service",
+        address="MG0123456789abcdef0123456789abcdef",
+        provider="twilio",
+        send_rate=50,
+    )
+    rows = services.deliveries_queue(
+        drafts=[services.DeliveryDraft(channel="sms", to_address="+31612340000", text="Hi")]
+    )
+    services.deliveries_send(delivery_ids=[r.pk for r in rows])
+    sent = [r.form() for r in twilio_stub.requests if "Messages" in r.path][-1]
+    assert (
+        sent["MessagingServiceSid"] == "MG0123456789abcdef0123456789abcdef" and "From" not in sent
+    )
