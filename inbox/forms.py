@@ -32,9 +32,32 @@ class SimulateInboundForm(forms.Form):
 
 
 class ChannelAccountForm(forms.ModelForm):
+    send_rate = forms.FloatField(
+        label=_("Messages per second"),
+        required=False,
+        min_value=0.01,
+        max_value=1000,
+        help_text=_(
+            "SMS and WhatsApp: the provider's limit for this sender (Twilio: 1 for a long code). "
+            "Empty: 1."
+        ),
+    )
+
+    def clean_send_rate(self) -> float:
+        return self.cleaned_data.get("send_rate") or 1.0
+
     class Meta:
         model = ChannelAccount
-        fields = ("kind", "name", "address", "provider", "team", "sla_policy", "is_active")
+        fields = (
+            "kind",
+            "name",
+            "address",
+            "provider",
+            "team",
+            "sla_policy",
+            "send_rate",
+            "is_active",
+        )
 
 
 class CallLogForm(forms.Form):

@@ -7,6 +7,7 @@ import datetime as dt
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -126,7 +127,14 @@ class ChannelAccount(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     # SMS and WhatsApp: the provider's limit for this number or messaging service (Twilio: 1 a
     # second for a long code, more for short codes and services); every worker keeps to it.
-    send_rate = models.FloatField(_("messages per second"), default=1.0)
+    send_rate = models.FloatField(
+        _("messages per second"),
+        default=1.0,
+        validators=[MinValueValidator(0.01), MaxValueValidator(1000)],
+        help_text=_(
+            "SMS and WhatsApp: the provider's limit for this sender (Twilio: 1 for a long code)."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
