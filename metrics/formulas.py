@@ -1,0 +1,144 @@
+"""The metric formulas of ``shared/PRODUCT.md``, as small pure functions of counts.
+
+Dashboards and rollups hand these counts (never raw rows); each result carries its sample size
+and, for scores, a 95 % margin of error, so a score from a handful of answers is shown flagged
+rather than hidden. Explained for users in ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+Z95 = 1.96
+SMALL_SAMPLE = 30  # fewer answers than this: the score is flagged as unreliable
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float | None  # None when there is nothing to compute from
+    n: int
+    margin: float | None = None  # ± points at 95 % confidence
+
+    @property
+    def small_sample(self) -> bool:
+        return self.n < SMALL_SAMPLE
+
+
+def _proportion_margin(p: float, n: int) -> float | None:
+    return Z95 * math.sqrt(p * (1 - p) / n) * 100 if n else None
+
+
+def nps(*, promoters: int, passives: int, detractors: int) -> Score:
+    """% promoters (9–10) − % detractors (0–6), from −100 to +100. The margin uses the variance
+    of a variable that is +1 for a promoter, 0 for a passive and −1 for a detractor."""
+    n = promoters + passives + detractors
+    if n == 0:
+        return Score(None, 0)
+    p_pro, p_det = promoters / n, detractors / n
+    value = (p_pro - p_det) * 100
+    variance = p_pro + p_det - (p_pro - p_det) ** 2
+    return Score(value, n, Z95 * math.sqrt(variance / n) * 100)
+
+
+def csat(*, satisfied: int, answers: int) -> Score:
+    """Satisfied answers (the top two boxes) ÷ answers × 100."""
+    if answers == 0:
+        return Score(None, 0)
+    p = satisfied / answers
+    return Score(p * 100, answers, _proportion_margin(p, answers))
+
+
+@dataclass(frozen=True)
+class EffortScore:
+    top_boxes: Score  # % of answers at the good end (5–7 of 7, 4–5 of 5)
+    mean: float | None  # on the scale, with the good end high
+
+
+def ces(*, good: int, answers: int, total: float) -> EffortScore:
+    """% of answers in the top boxes, and the mean. ``total`` is the sum of the answers already
+    turned so that high is good (a survey whose low end is good is mirrored first)."""
+    if answers == 0:
+        return EffortScore(Score(None, 0), None)
+    p = good / answers
+    return EffortScore(Score(p * 100, answers, _proportion_margin(p, answers)), total / answers)
+
+
+def mirrored(value: int, *, low: int, high: int, good_end: str) -> int:
+    """A CES answer with the good end high, whichever end the wording made good."""
+    return low + high - value if good_end == "low" else value
+
+
+@dataclass(frozen=True)
+class Duration:
+    mean: float | None  # seconds
+    median: float | None
+    n: int
+
+
+def duration(seconds: Sequence[float]) -> Duration:
+    """Mean and median of per-conversation durations: first response time (first agent reply −
+    first customer message) and handling time (resolved − opened)."""
+    if not seconds:
+        return Duration(None, None, 0)
+    return Duration(statistics.fmean(seconds), statistics.median(seconds), len(seconds))
+
+
+def churn_rate(*, lost: int, at_start: int) -> Score:
+    """Customers lost in the period ÷ customers at its start × 100."""
+    if at_start == 0:
+        return Score(None, 0)
+    return Score(lost / at_start * 100, at_start)
+
+
+def retention_rate(*, at_end: int, new: int, at_start: int) -> Score:
+    """(Customers at the end − new customers in the period) ÷ customers at the start × 100."""
+    if at_start == 0:
+        return Score(None, 0)
+    return Score((at_end - new) / at_start * 100, at_start)
+
+
+def response_rate(*, responses: int, delivered: int) -> Score:
+    """Responses ÷ delivered invitations × 100."""
+    if delivered == 0:
+        return Score(None, 0)
+    p = min(responses / delivered, 1.0)
+    return Score(p * 100, delivered, _proportion_margin(p, delivered))
+
+
+@dataclass(frozen=True)
+class IntentRow:
+    reason: str
+    share: float  # % of visits with this main reason
+    fulfilled: Score  # % of those visits that got what they came for
+
+
+def visit_intent(
+    *, reasons: Mapping[str, int], fulfilled: Mapping[str, int], answered: Mapping[str, int]
+) -> list[IntentRow]:
+    """Share per reason, and its fulfilment rate: ``fulfilled[reason]`` yes answers of the
+    ``answered[reason]`` visits that answered "did you get what you came for?"."""
+    total = sum(reasons.values())
+    rows = []
+    for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+        asked = answered.get(reason, 0)
+        rate = (
+            Score(
+                fulfilled.get(reason, 0) / asked * 100,
+                asked,
+                _proportion_margin(fulfilled.get(reason, 0) / asked, asked),
+            )
+            if asked
+            else Score(None, 0)
+        )
+        rows.append(IntentRow(reason, count / total * 100 if total else 0.0, rate))
+    return rows
+
+
+def closed_loop_rate(*, closed_in_time: int, opened: int) -> Score:
+    """Follow-ups closed within their deadline ÷ follow-ups opened × 100."""
+    if opened == 0:
+        return Score(None, 0)
+    return Score(closed_in_time / opened * 100, opened)
