@@ -30,6 +30,7 @@ class Job(enum.StrEnum):
     SURVEYS_TRIGGER = "surveys.trigger"
     SURVEYS_REPLY = "surveys.reply"
     SURVEYS_REPEAT = "surveys.send.repeat"
+    METRICS_ROLLUP_RESPONSE = "metrics.rollup_response"
     INBOX_SWEEP = "inbox.sweep"
     INBOX_PURGE_PAYLOADS = "inbox.purge_payloads"
     INBOX_MEDIA_FETCH = "inbox.inbound.media_fetch"

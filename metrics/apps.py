@@ -1,8 +1,13 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MetricsConfig(AppConfig):
-    """Built in its own issue; installed now so migrations and layering are in place."""
-
     name = "metrics"
+    verbose_name = _("Metrics")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from metrics import receivers
+
+        receivers.connect()
