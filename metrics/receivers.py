@@ -4,11 +4,9 @@ from __future__ import annotations
 
 
 def _response_submitted(sender: object, response_id: int, **kwargs: object) -> None:
-    from cxm.celery import app
-    from cxm.jobs import Job
+    from cxm.jobs import Job, enqueue_on_commit
 
-    # response_submitted is sent after commit already.
-    app.send_task(Job.METRICS_ROLLUP_RESPONSE.value, kwargs={"response_id": response_id})
+    enqueue_on_commit(Job.METRICS_ROLLUP_RESPONSE, response_id=response_id)
 
 
 def connect() -> None:

@@ -20,15 +20,12 @@ def _interaction_recorded(
     sender: object, interaction_id: int, touchpoint_id: int | None, kind: str, **kwargs: object
 ) -> None:
     """Only interactions some active rule listens to cost a task."""
-    from cxm.jobs import Job
+    from cxm.jobs import Job, enqueue_on_commit
     from surveys.services.distribution import trigger_targets
 
     touchpoints, kinds = trigger_targets()
     if (touchpoint_id and touchpoint_id in touchpoints) or kind in kinds:
-        from cxm.celery import app
-
-        # Sent after commit already (interaction_recorded is).
-        app.send_task(Job.SURVEYS_TRIGGER.value, kwargs={"interaction_id": interaction_id})
+        enqueue_on_commit(Job.SURVEYS_TRIGGER, interaction_id=interaction_id)
 
 
 def connect_triggers() -> None:
@@ -42,10 +39,9 @@ def connect_triggers() -> None:
 def _message_received(
     sender: object, message_id: int, conversation_id: int, customer_id: int, **kwargs: object
 ) -> None:
-    from cxm.celery import app
-    from cxm.jobs import Job
+    from cxm.jobs import Job, enqueue_on_commit
 
-    app.send_task(Job.SURVEYS_REPLY.value, kwargs={"message_id": message_id})
+    enqueue_on_commit(Job.SURVEYS_REPLY, message_id=message_id)
 
 
 def connect_replies() -> None:
