@@ -22,8 +22,9 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from inbox.services import DeliveryDraft
-from surveys.models import Invitation, Question, Survey
-from surveys.services.distribution import merge
+from surveys.models import Distribution, Invitation, Question, Survey
+from surveys.services.distribution import audience_customers, channel_choose, merge
+from surveys.services.responding import language_for
 
 logger = logging.getLogger(__name__)
 
@@ -237,3 +238,31 @@ def invitation_drafts(
     """The drafts of many invitations, exactly as ``invitation_draft`` makes them one by one."""
     drafter = _Drafter(reminder=reminder, reuse=True)
     return [drafter.draft(invitation) for invitation in invitations]
+
+
+def invitation_preview(*, distribution: Distribution, customer_id: str) -> Invitation | None:
+    """An unsaved invitation for one customer of the audience, to render its message."""
+    customers = audience_customers(distribution)
+    customer = (
+        customers.filter(pk=int(customer_id)).first()
+        if customer_id.isascii() and customer_id.isdigit() and len(customer_id) < 19
+        else customers.first()
+    )
+    if customer is None:
+        return None
+    choice = channel_choose(
+        customer,
+        distribution.channels,
+        prefer_customer_channel=distribution.prefer_customer_channel,
+        suppressed={},
+    )
+    return Invitation(
+        survey=distribution.survey,
+        distribution=distribution,
+        customer=customer,
+        token="preview-" + "x" * 14,
+        channel=choice.channel or distribution.channels[0],
+        address=choice.address,
+        touchpoint=distribution.survey.touchpoint,
+        language=language_for(distribution.survey, wanted=[], customer=customer),
+    )

@@ -3,7 +3,6 @@ chunks so memory stays flat however many there are."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 from collections.abc import Iterator
@@ -268,11 +267,8 @@ def customer_find(*, value: str) -> Customer | None:
     if not value:
         return None
     if "@" in value:
-        return Customer.objects.filter(email__iexact=value).first()
-    phones = [value]
-    with contextlib.suppress(ValueError):
-        phones.append(normalize_phone(value))
-    return Customer.objects.filter(Q(phone__in=phones) | Q(external_id=value)).first()
+        return customer_by(email=value)
+    return customer_by(phone=value) or customer_by(external_id=value)
 
 
 def _answers_ordered() -> Prefetch[Any]:

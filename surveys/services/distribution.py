@@ -82,7 +82,7 @@ def _segment_filter(segment: dict[str, Any]) -> CustomerFilter:
     )
 
 
-def audience(distribution: Distribution) -> QuerySet[Customer]:
+def audience_customers(distribution: Distribution) -> QuerySet[Customer]:
     """The customers a distribution is for, in id order (planning walks them in chunks)."""
     customers = Customer.objects.all()
     if distribution.audience == Distribution.Audience.SEGMENT:
@@ -191,13 +191,9 @@ def distribution_create(
         repeat_months=repeat_months,
         created_by=by if getattr(by, "pk", None) else None,
     )
-    if audience != Distribution.Audience.API and not audience_of(distribution).exists():
+    if audience != Distribution.Audience.API and not audience_customers(distribution).exists():
         raise ApplicationError(_("No customer matches this audience."), field="audience")
     return distribution
-
-
-def audience_of(distribution: Distribution) -> QuerySet[Customer]:
-    return audience(distribution)
 
 
 def distribution_start(*, distribution: Distribution, by: Any) -> Distribution:
@@ -406,7 +402,7 @@ def distribution_plan(*, distribution_id: int) -> int:
     if distribution.status not in (Distribution.Status.SENDING, Distribution.Status.PAUSED):
         return 0
     before = distribution.invitations.count()
-    for chunk in _chunks(audience(distribution)):
+    for chunk in _chunks(audience_customers(distribution)):
         rows = _invitation_rows(distribution, chunk, timezone.now())
         with transaction.atomic():
             Invitation.objects.bulk_create(rows, ignore_conflicts=True)

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from cxm.errors import ApplicationError
 from surveys import selectors
 from surveys.forms import DistributionForm, TriggerRuleForm
-from surveys.models import Distribution, Invitation, Survey, TriggerRule
+from surveys.models import Distribution, Survey, TriggerRule
 from surveys.services import distribution as services
 
 FIELD_OF = {"segment": "segment_language", "customers": "customer_file", "texts": "intro"}
@@ -153,45 +153,17 @@ def trigger_rule_delete(request: HttpRequest, survey_id: int, rule_id: int) -> H
     return redirect("surveys:survey-detail", survey_id=survey_id)
 
 
-def _preview_invitation(distribution: Distribution, customer_id: str) -> Invitation | None:
-    """An unsaved invitation for one customer of the audience, to render its message."""
-    from surveys.services.responding import language_for
-
-    customers = services.audience(distribution)
-    customer = (
-        customers.filter(pk=int(customer_id)).first()
-        if customer_id.isascii() and customer_id.isdigit() and len(customer_id) < 19
-        else customers.first()
-    )
-    if customer is None:
-        return None
-    choice = services.channel_choose(
-        customer,
-        distribution.channels,
-        prefer_customer_channel=distribution.prefer_customer_channel,
-        suppressed={},
-    )
-    return Invitation(
-        survey=distribution.survey,
-        distribution=distribution,
-        customer=customer,
-        token="preview-" + "x" * 14,
-        channel=choice.channel or distribution.channels[0],
-        address=choice.address,
-        touchpoint=distribution.survey.touchpoint,
-        language=language_for(distribution.survey, wanted=[], customer=customer),
-    )
-
-
 @permission_required("surveys.view_distribution", raise_exception=True)
 def distribution_preview(request: HttpRequest, distribution_id: int) -> HttpResponse:
     """The message one customer of the audience would get (merge fields filled in)."""
-    from surveys.messages import invitation_draft
+    from surveys.messages import invitation_draft, invitation_preview
 
     distribution = get_object_or_404(
         Distribution.objects.select_related("survey__touchpoint"), pk=distribution_id
     )
-    invitation = _preview_invitation(distribution, request.GET.get("customer", ""))
+    invitation = invitation_preview(
+        distribution=distribution, customer_id=request.GET.get("customer", "")
+    )
     draft = invitation_draft(invitation) if invitation else None
     return render(
         request,
@@ -201,7 +173,7 @@ def distribution_preview(request: HttpRequest, distribution_id: int) -> HttpResp
             "survey": distribution.survey,
             "invitation": invitation,
             "draft": draft,
-            "customers": services.audience(distribution)[:20],
+            "customers": services.audience_customers(distribution)[:20],
         },
     )
 
@@ -214,12 +186,14 @@ def distribution_preview(request: HttpRequest, distribution_id: int) -> HttpResp
 def distribution_preview_html(request: HttpRequest, distribution_id: int) -> HttpResponse:
     """The email's HTML alone, for the sandboxed frame of the preview page (emails need inline
     styles, so this page alone allows them)."""
-    from surveys.messages import invitation_draft
+    from surveys.messages import invitation_draft, invitation_preview
 
     distribution = get_object_or_404(
         Distribution.objects.select_related("survey__touchpoint"), pk=distribution_id
     )
-    invitation = _preview_invitation(distribution, request.GET.get("customer", ""))
+    invitation = invitation_preview(
+        distribution=distribution, customer_id=request.GET.get("customer", "")
+    )
     if invitation is None or invitation.channel != "email":
         return HttpResponse(status=404)
     return HttpResponse(invitation_draft(invitation).html)

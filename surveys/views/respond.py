@@ -629,22 +629,22 @@ def logo_file(survey: Survey) -> HttpResponseBase:
     return page
 
 
-@require_GET
-def respond_theme(request: HttpRequest, token: str) -> HttpResponse:
+def _survey_of(request: HttpRequest, token: str) -> Survey:
     found = _resolve(token)
     if found is None:
         _bad_token_limited(request)
         raise Http404
-    return theme_css(found[0])
+    return found[0]
+
+
+@require_GET
+def respond_theme(request: HttpRequest, token: str) -> HttpResponse:
+    return theme_css(_survey_of(request, token))
 
 
 @require_GET
 def respond_logo(request: HttpRequest, token: str) -> HttpResponseBase:
-    found = _resolve(token)
-    if found is None:
-        _bad_token_limited(request)
-        raise Http404
-    return logo_file(found[0])
+    return logo_file(_survey_of(request, token))
 
 
 @never_cache

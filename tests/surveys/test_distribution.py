@@ -554,7 +554,7 @@ def test_segments_by_stage_activity_and_last_survey(nps_survey, cx_lead, people,
         channels=["email"],
         segment={"stage": stage.pk, "active_days": 7, "unsurveyed_days": 30},
     )
-    assert list(services.audience(distribution)) == [people["ann"]]
+    assert list(services.audience_customers(distribution)) == [people["ann"]]
 
 
 def test_a_lost_planning_task_is_planned_again(nps_survey, cx_lead, people, captured_jobs):
