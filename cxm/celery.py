@@ -38,6 +38,8 @@ app.conf.beat_schedule = {
     "surveys-dispatch": {"task": "surveys.send.dispatch", "schedule": 60.0},
     "surveys-remind": {"task": "surveys.send.remind", "schedule": 600.0},
     "surveys-repeat": {"task": "surveys.send.repeat", "schedule": 3600.0},
+    "metrics-refresh": {"task": "metrics.refresh", "schedule": 60.0},
+    "metrics-rebuild": {"task": "metrics.rebuild", "schedule": crontab(hour=2, minute=53)},
     "journeys-customer-import-sweep": {"task": "journeys.customer_import_sweep", "schedule": 300.0},
     "journeys-purge-old-import-files": {
         "task": "journeys.purge_old_import_files",

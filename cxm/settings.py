@@ -295,6 +295,13 @@ SURVEY_CONTACT_DAYS = env.int("SURVEY_CONTACT_DAYS", default=30)
 # Messages per second per SMS/WhatsApp sender without its own limit (a channel account's
 # "messages per second"); Twilio allows 1 a second on a long code.
 SMS_SEND_RATE = env.float("SMS_SEND_RATE", default=1.0)
+
+# Metrics (docs/metrics.md): the customer attributes the dashboards can filter on (each adds a
+# slice to every rollup, so keep them few and of few values); how many recent days beat
+# recomputes every minute; how many seconds after a response its refresh runs.
+METRICS_ATTRIBUTES = env.list("METRICS_ATTRIBUTES", default=["plan", "city"])
+METRICS_REFRESH_DAYS = env.int("METRICS_REFRESH_DAYS", default=3)
+METRICS_REFRESH_DELAY = env.int("METRICS_REFRESH_DELAY", default=5)
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

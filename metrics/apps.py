@@ -8,6 +8,9 @@ class MetricsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from cxm.accounts.roles import connect_grants
         from metrics import receivers
+        from metrics.grants import GRANTS
 
         receivers.connect()
+        connect_grants(self, GRANTS)

@@ -7,6 +7,7 @@ rather than hidden. Explained for users in ``docs/metrics.md``.
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -84,6 +85,47 @@ def duration(seconds: Sequence[float]) -> Duration:
     if not seconds:
         return Duration(None, None, 0)
     return Duration(statistics.fmean(seconds), statistics.median(seconds), len(seconds))
+
+
+# Durations are rolled up as counts per bucket, so a median over any slice is read from a few
+# hundred rows: 0–10 s, then edges growing by a fifth up to about 90 days, then one open bucket.
+# The median found this way lies in the same bucket as the exact one, so it is off by less than
+# a fifth of its value (docs/metrics.md).
+BUCKET_EDGES: tuple[int, ...] = (0, *sorted({round(10 * 1.2**i) for i in range(75)}))
+
+
+def bucket_of(seconds: float) -> int:
+    """The bucket a duration falls in (negative durations count as 0)."""
+    return max(bisect.bisect_right(BUCKET_EDGES, max(seconds, 0)) - 1, 0)
+
+
+def histogram_add(hist: Sequence[int], other: Sequence[int]) -> list[int]:
+    """Two bucket histograms (lists of counts; shorter ones are padded with zeros) summed."""
+    size = max(len(hist), len(other))
+    return [
+        (hist[i] if i < len(hist) else 0) + (other[i] if i < len(other) else 0) for i in range(size)
+    ]
+
+
+def duration_from_buckets(*, total: float, n: int, hist: Sequence[int]) -> Duration:
+    """Mean (exact, from the sum) and median (interpolated inside its bucket) of durations."""
+    if n == 0:
+        return Duration(None, None, 0)
+    counts = sum(hist)
+    half = counts / 2
+    seen = 0
+    median: float | None = None
+    for index, count in enumerate(hist):
+        if count and seen + count >= half:
+            low = BUCKET_EDGES[index]
+            if index + 1 >= len(BUCKET_EDGES):
+                median = float(low)
+            else:
+                high = BUCKET_EDGES[index + 1]
+                median = low + (high - low) * (half - seen) / count
+            break
+        seen += count
+    return Duration(total / n, median, n)
 
 
 def churn_rate(*, lost: int, at_start: int) -> Score:

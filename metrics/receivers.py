@@ -1,12 +1,13 @@
-"""What the metrics app listens to: a completed response updates the rollups (by task)."""
+"""What the metrics app listens to: a completed response asks for a refresh of the rollups
+within seconds (beat refreshes them every minute anyway)."""
 
 from __future__ import annotations
 
 
 def _response_submitted(sender: object, response_id: int, **kwargs: object) -> None:
-    from cxm.jobs import Job, enqueue_on_commit
+    from metrics.services import refresh_soon
 
-    enqueue_on_commit(Job.METRICS_ROLLUP_RESPONSE, response_id=response_id)
+    refresh_soon()
 
 
 def connect() -> None:

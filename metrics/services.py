@@ -1,110 +1,402 @@
-"""Keeping the rollups current: one completed response adds its counts once (incremental upsert,
-guarded by ``RolledUpResponse``); ``rollups_rebuild`` recomputes everything from the responses."""
+"""Keeping the rollups current.
+
+``rollups_refresh(since=day)`` recomputes every rollup row from ``day`` on from the source rows,
+inside one transaction per rollup: the rows for those days are deleted and written again, so the
+result is the same however often it runs, and a refresh that dies leaves the old rows. Each
+rollup counts an event on the day it happened (a response on the day it was completed, a first
+reply on the day it was sent), so new events only touch the last days: beat refreshes the last
+``METRICS_REFRESH_DAYS`` days every minute, a completed response asks for a refresh within
+seconds, and a nightly rebuild (``since=None``) absorbs what changed further back (erasures,
+merges, late bounces, imported lifecycle dates). Customers are recounted whole, and only when one
+changed.
+
+The source rows are streamed once per rollup and summed in Python: one pass serves the "all
+customers" row and a row per reporting attribute, on PostgreSQL and SQLite alike.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, F, IntegerField, Sum, Value, When
-from django.db.models.functions import TruncDate
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, OuterRef, Q, Subquery
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
-from metrics.models import ResponseDaily, RolledUpResponse
-from surveys.models import Response
+from cxm.jobs import Job
+from inbox.models import Conversation, Delivery
+from journeys.models import Customer
+from metrics import formulas
+from metrics.models import (
+    ConversationDaily,
+    CustomerDaily,
+    InvitationDaily,
+    ResponseDaily,
+    Rollup,
+    RollupState,
+)
+from surveys.models import Answer, Invitation, Question, Response
 
 logger = logging.getLogger(__name__)
 
+Key = tuple[Any, ...]
+CHUNK = 5000
+REFRESH_PENDING = "metrics:refresh-pending"
 
-def _key(response: Response) -> dict[str, Any]:
-    assert response.completed_at is not None
+
+def reporting_attributes() -> list[str]:
+    return list(settings.METRICS_ATTRIBUTES)
+
+
+def _attribute_columns(path: str = "customer__attributes") -> dict[str, Any]:
+    """The reporting attributes of the row's customer as text columns ``attr_0``, ``attr_1``…"""
     return {
-        "day": timezone.localdate(response.completed_at),
-        "survey_id": response.survey_id,
-        "touchpoint_id": response.touchpoint_id or 0,
-        "channel": response.channel,
-        "language": response.language,
+        f"attr_{i}": KeyTextTransform(key, path) for i, key in enumerate(reporting_attributes())
     }
 
 
-def response_rollup(*, response_id: int) -> bool:
-    """Add one completed response to its day's counts; False if it was counted already."""
-    response = Response.objects.filter(pk=response_id, completed_at__isnull=False).first()
-    if response is None:
-        return False
-    band = response.band
-    scored = response.score is not None
-    try:
-        with transaction.atomic():
-            RolledUpResponse.objects.create(response_id=response.pk)
-            row, _created = ResponseDaily.objects.select_for_update().get_or_create(
-                **_key(response)
-            )
-            ResponseDaily.objects.filter(pk=row.pk).update(
-                responses=F("responses") + 1,
-                scored=F("scored") + (1 if scored else 0),
-                positive=F("positive") + (1 if band == "positive" else 0),
-                neutral=F("neutral") + (1 if band == "neutral" else 0),
-                negative=F("negative") + (1 if band == "negative" else 0),
-                score_sum=F("score_sum") + (response.score or 0),
-            )
-    except IntegrityError:
-        return False  # counted before (the task ran twice)
-    return True
+def _slices(row: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """("", "") for everybody, then (attribute, value) for each reporting attribute set."""
+    yield "", ""
+    for i, key in enumerate(reporting_attributes()):
+        value = row.get(f"attr_{i}")
+        if value not in (None, ""):
+            yield key, str(value)[:100]
 
 
-def rollups_rebuild() -> int:
-    """Recompute every rollup row from the completed responses (``manage.py rebuild_rollups``)."""
-    band = {
-        name: Count(Case(When(band=name, then=Value(1)), output_field=IntegerField()))
-        for name in ("positive", "neutral", "negative")
-    }
-    with transaction.atomic():
-        ResponseDaily.objects.all().delete()
-        RolledUpResponse.objects.all().delete()
-        groups = (
-            Response.objects.filter(completed_at__isnull=False)
-            .annotate(day=TruncDate("completed_at", tzinfo=timezone.get_current_timezone()))
-            .values("day", "survey_id", "touchpoint_id", "channel", "language")
-            .annotate(
-                n=Count("id"),
-                n_scored=Count("score"),
-                total=Sum("score"),
-                **{f"n_{name}": expr for name, expr in band.items()},
-            )
+def _start(since: dt.date | None) -> dt.datetime | None:
+    if since is None:
+        return None
+    return timezone.make_aware(dt.datetime.combine(since, dt.time.min))
+
+
+def _day(moment: dt.datetime) -> dt.date:
+    return timezone.localdate(moment)
+
+
+class _Sums:
+    """Counter sums per (day, attribute, value, *dimensions) of one rollup model."""
+
+    def __init__(self, model: type[Rollup]) -> None:
+        self.model = model
+        self.rows: dict[Key, dict[str, Any]] = {}
+
+    def add(self, day: dt.date, row: dict[str, Any], dims: Key, **counts: Any) -> None:
+        for attribute, value in _slices(row):
+            sums = self.rows.setdefault((day, attribute, value, *dims), defaultdict(int))
+            for name, amount in counts.items():
+                if name.endswith("_bucket"):
+                    hist = name.removesuffix("_bucket") + "_hist"
+                    counts_by_bucket = sums.setdefault(hist, defaultdict(int))
+                    counts_by_bucket[amount] += 1
+                else:
+                    sums[name] += amount
+
+    def objects(self) -> Iterator[Rollup]:
+        histograms = getattr(self.model, "HISTOGRAMS", ())
+        for (day, attribute, value, *dims), sums in self.rows.items():
+            fields = dict(zip(self.model.DIMENSIONS, dims, strict=True))
+            for name in histograms:
+                buckets = sums.pop(name, {})
+                fields[name] = (
+                    [buckets.get(i, 0) for i in range(max(buckets) + 1)] if buckets else []
+                )
+            yield self.model(day=day, attribute=attribute, value=value, **fields, **sums)
+
+
+def _replace(model: type[Rollup], since: dt.date | None, objects: Iterable[Rollup]) -> int:
+    manager = model._default_manager
+    stale = manager.all() if since is None else manager.filter(day__gte=since)
+    stale.delete()
+    made = manager.bulk_create(objects, batch_size=2000)
+    return len(made)
+
+
+def _locked(name: str) -> RollupState:
+    RollupState.objects.get_or_create(name=name)
+    return RollupState.objects.select_for_update().get(name=name)
+
+
+def _stream(queryset: Any) -> Iterator[dict[str, Any]]:
+    return queryset.iterator(chunk_size=CHUNK)
+
+
+# ------------------------------------------------------------------------------------------------
+# One refresh per rollup
+# ------------------------------------------------------------------------------------------------
+def _mirrored_scales() -> dict[int, int]:
+    """Survey id → low + high of its main question's scale, for the surveys whose main score is
+    an effort scale with the low end good: their scores are turned so high is good (``score_sum``
+    then means the same on every CES survey)."""
+    from surveys.services.responding import main_question
+
+    by_survey: dict[int, list[Question]] = defaultdict(list)
+    for question in Question.objects.order_by("survey_id", "position", "pk"):
+        by_survey[question.survey_id].append(question)
+    mirrors = {}
+    for survey_id, questions in by_survey.items():
+        main = main_question(questions)
+        if main is not None and main.type == "ces" and main.good_end == "low":
+            mirrors[survey_id] = (main.scale_min or 0) + (main.scale_max or 0)
+    return mirrors
+
+
+def _turned(score: int | None, mirror: int | None) -> int:
+    if score is None:
+        return 0
+    return mirror - score if mirror is not None else score
+
+
+def _responses(since: dt.date | None) -> _Sums:
+    sums = _Sums(ResponseDaily)
+    reason_questions = list(
+        Question.objects.filter(metric="visit_reason").values_list("pk", flat=True)
+    )
+    fulfilled_questions = list(
+        Question.objects.filter(metric="visit_fulfilled").values_list("pk", flat=True)
+    )
+    rows = Response.objects.filter(completed_at__isnull=False)
+    start = _start(since)
+    if start is not None:
+        rows = rows.filter(completed_at__gte=start)
+
+    def first_choice(questions: list[int]) -> Subquery:
+        return Subquery(
+            Answer.objects.filter(response=OuterRef("pk"), question_id__in=questions).values(
+                "choices"
+            )[:1]
         )
-        rows = [
-            ResponseDaily(
-                day=g["day"],
-                survey_id=g["survey_id"],
-                touchpoint_id=g["touchpoint_id"] or 0,
-                channel=g["channel"],
-                language=g["language"],
-                responses=g["n"],
-                scored=g["n_scored"],
-                positive=g["n_positive"],
-                neutral=g["n_neutral"],
-                negative=g["n_negative"],
-                score_sum=g["total"] or 0,
+
+    mirrors = _mirrored_scales()
+    rows = rows.annotate(**_attribute_columns())
+    if reason_questions:
+        rows = rows.annotate(reason=first_choice(reason_questions))
+    if fulfilled_questions:
+        rows = rows.annotate(fulfilment=first_choice(fulfilled_questions))
+    columns = [
+        "completed_at",
+        "survey_id",
+        "touchpoint_id",
+        "channel",
+        "language",
+        "team_id",
+        "agent_id",
+        "invitation_id",
+        "score",
+        "band",
+        *_attribute_columns(),
+    ]
+    if reason_questions:
+        columns.append("reason")
+    if fulfilled_questions:
+        columns.append("fulfilment")
+    for row in _stream(rows.values(*columns)):
+        reason = row.get("reason") or []
+        fulfilment = row.get("fulfilment") or []
+        sums.add(
+            _day(row["completed_at"]),
+            row,
+            (
+                row["survey_id"],
+                row["touchpoint_id"] or 0,
+                row["channel"],
+                row["language"],
+                row["team_id"] or 0,
+                row["agent_id"] or 0,
+                str(reason[0])[:64] if reason else "",
+            ),
+            responses=1,
+            invited=1 if row["invitation_id"] else 0,
+            scored=1 if row["score"] is not None else 0,
+            positive=1 if row["band"] == "positive" else 0,
+            neutral=1 if row["band"] == "neutral" else 0,
+            negative=1 if row["band"] == "negative" else 0,
+            score_sum=_turned(row["score"], mirrors.get(row["survey_id"])),
+            fulfilment_answered=1 if fulfilment else 0,
+            fulfilled=1 if fulfilment == ["yes"] else 0,
+        )
+    return sums
+
+
+DELIVERED = [Delivery.Status.SENT, Delivery.Status.DELIVERED, Delivery.Status.OPENED]
+
+
+def _invitations(since: dt.date | None) -> _Sums:
+    sums = _Sums(InvitationDaily)
+    rows = Invitation.objects.filter(delivery__status__in=DELIVERED)
+    start = _start(since)
+    if start is not None:
+        rows = rows.filter(delivery__created_at__gte=start)
+    rows = rows.annotate(**_attribute_columns()).values(
+        "delivery__created_at",
+        "survey_id",
+        "touchpoint_id",
+        "channel",
+        "language",
+        "conversation__team_id",
+        "conversation__assignee_id",
+        *_attribute_columns(),
+    )
+    for row in _stream(rows):
+        sums.add(
+            _day(row["delivery__created_at"]),
+            row,
+            (
+                row["survey_id"],
+                row["touchpoint_id"] or 0,
+                row["channel"],
+                row["language"],
+                row["conversation__team_id"] or 0,
+                row["conversation__assignee_id"] or 0,
+            ),
+            delivered=1,
+        )
+    return sums
+
+
+def _conversations(since: dt.date | None) -> _Sums:
+    sums = _Sums(ConversationDaily)
+    rows = Conversation.objects.all()
+    start = _start(since)
+    if start is not None:
+        rows = rows.filter(
+            Q(created_at__gte=start) | Q(first_response_at__gte=start) | Q(resolved_at__gte=start)
+        )
+    rows = rows.annotate(**_attribute_columns()).values(
+        "created_at",
+        "first_customer_message_at",
+        "first_response_at",
+        "resolved_at",
+        "channel",
+        "team_id",
+        "assignee_id",
+        "customer__language",
+        *_attribute_columns(),
+    )
+    for row in _stream(rows):
+        dims = (
+            row["channel"],
+            row["team_id"] or 0,
+            row["assignee_id"] or 0,
+            row["customer__language"] or "",
+        )
+        opened, replied, resolved = (
+            row["created_at"],
+            row["first_response_at"],
+            row["resolved_at"],
+        )
+        if start is None or opened >= start:
+            sums.add(_day(opened), row, dims, opened=1)
+        asked = row["first_customer_message_at"]
+        # First response time: only for conversations the customer started (an agent who wrote
+        # first has nothing to respond to).
+        if replied and asked and replied >= asked and (start is None or replied >= start):
+            seconds = (replied - asked).total_seconds()
+            sums.add(
+                _day(replied),
+                row,
+                dims,
+                first_responses=1,
+                frt_sum=round(seconds),
+                frt_bucket=formulas.bucket_of(seconds),
             )
-            for g in groups
-        ]
-        # Rows with the same grain (a NULL and a 0 touchpoint) fold together.
-        merged: dict[tuple[object, ...], ResponseDaily] = {}
-        for row in rows:
-            key = (row.day, row.survey_id, row.touchpoint_id, row.channel, row.language)
-            if key in merged:
-                for name in ("responses", "scored", "positive", "neutral", "negative", "score_sum"):
-                    setattr(merged[key], name, getattr(merged[key], name) + getattr(row, name))
-            else:
-                merged[key] = row
-        ResponseDaily.objects.bulk_create(merged.values(), batch_size=2000)
-        # Every response counted in these rows is marked counted, in one statement.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO metrics_rolledupresponse (response_id) "
-                "SELECT id FROM surveys_response WHERE completed_at IS NOT NULL"
+        if resolved and resolved >= opened and (start is None or resolved >= start):
+            seconds = (resolved - opened).total_seconds()
+            sums.add(
+                _day(resolved),
+                row,
+                dims,
+                resolved=1,
+                handling_sum=round(seconds),
+                handling_bucket=formulas.bucket_of(seconds),
             )
-    logger.info("metrics.rollups.rebuilt", extra={"rows": len(merged)})
-    return len(merged)
+    return sums
+
+
+def _customers() -> _Sums:
+    sums = _Sums(CustomerDaily)
+    rows = (
+        Customer.objects.filter(became_customer_on__isnull=False)
+        .annotate(**_attribute_columns("attributes"))
+        .values("became_customer_on", "churned_on", "language", *_attribute_columns("attributes"))
+    )
+    for row in _stream(rows):
+        became, churned = row["became_customer_on"], row["churned_on"]
+        dims = (row["language"] or "",)
+        sums.add(became, row, dims, gained=1)
+        if churned and churned >= became:
+            sums.add(churned, row, dims, lost=1)
+    return sums
+
+
+def _refresh(name: str, model: type[Rollup], since: dt.date | None, build: Any) -> int:
+    with transaction.atomic():
+        state = _locked(name)
+        written = _replace(model, since, build(since).objects())
+        state.refreshed_at = timezone.now()
+        state.save(update_fields=["refreshed_at"])
+    return written
+
+
+def _refresh_customers(force: bool) -> int | None:
+    with transaction.atomic():
+        state = _locked("customers")
+        changed = Customer.objects.aggregate(last=Max("updated_at"))["last"]
+        if (
+            not force
+            and state.customers_seen_at
+            and (changed is None or changed <= state.customers_seen_at)
+        ):
+            state.refreshed_at = timezone.now()
+            state.save(update_fields=["refreshed_at"])
+            return None
+        written = _replace(CustomerDaily, None, _customers().objects())
+        state.refreshed_at = timezone.now()
+        state.customers_seen_at = changed
+        state.save(update_fields=["refreshed_at", "customers_seen_at"])
+    return written
+
+
+def rollups_refresh(*, since: dt.date | None = None) -> dict[str, int | None]:
+    """Recompute the rollups from ``since`` on (every day when None); the rows written per
+    rollup (None for customers when none changed)."""
+    written = {
+        "responses": _refresh("responses", ResponseDaily, since, _responses),
+        "invitations": _refresh("invitations", InvitationDaily, since, _invitations),
+        "conversations": _refresh("conversations", ConversationDaily, since, _conversations),
+        "customers": _refresh_customers(force=since is None),
+    }
+    logger.info(
+        "metrics.rollups.refreshed",
+        extra={"since": since.isoformat() if since else "all", **written},
+    )
+    return written
+
+
+def rollups_refresh_recent() -> dict[str, int | None]:
+    """The beat task: the last ``METRICS_REFRESH_DAYS`` days."""
+    from django.core.cache import cache
+
+    cache.delete(REFRESH_PENDING)
+    since = timezone.localdate() - dt.timedelta(days=settings.METRICS_REFRESH_DAYS - 1)
+    return rollups_refresh(since=since)
+
+
+def rollups_rebuild() -> dict[str, int | None]:
+    """Every rollup from all the source rows (``manage.py rebuild_rollups``, nightly)."""
+    return rollups_refresh(since=None)
+
+
+def refresh_soon() -> None:
+    """Ask for a refresh of the last days in a few seconds; many asks in that time make one."""
+    from django.core.cache import cache
+
+    from cxm.jobs import enqueue_on_commit
+
+    if cache.add(REFRESH_PENDING, 1, timeout=settings.METRICS_REFRESH_DELAY * 4):
+        enqueue_on_commit(Job.METRICS_REFRESH, countdown=settings.METRICS_REFRESH_DELAY)

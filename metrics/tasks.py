@@ -4,6 +4,11 @@ from cxm.jobs import Job
 from metrics import services
 
 
-@shared_task(name=Job.METRICS_ROLLUP_RESPONSE.value)
-def rollup_response(*, response_id: int) -> None:
-    services.response_rollup(response_id=response_id)
+@shared_task(name=Job.METRICS_REFRESH.value)
+def refresh() -> None:
+    services.rollups_refresh_recent()
+
+
+@shared_task(name=Job.METRICS_REBUILD.value)
+def rebuild() -> None:
+    services.rollups_rebuild()

@@ -397,6 +397,12 @@ class InvitationInput(StrictSerializer):
     )
     send_at = serializers.DateTimeField(required=False, help_text="Default: now.")
     agent_name = serializers.CharField(required=False, max_length=100)
+    conversation = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="The inbox conversation the survey asks about: its team and agent are "
+        "credited with the answer on the dashboards.",
+    )
 
 
 class InvitationOutput(serializers.ModelSerializer):
@@ -446,6 +452,13 @@ class InvitationCreateApi(APIView):
         )
         if customer is None:
             raise NotFound(_("No such customer."), field="customer")
+        conversation_id = values.get("conversation")
+        if conversation_id and not selectors.conversation_of_customer(
+            conversation_id=conversation_id, customer=customer
+        ):
+            raise serializers.ValidationError(
+                {"conversation": [_("No conversation with this id for this customer.")]}
+            )
         invitation = distribution_services.invitation_request(
             survey=survey,
             customer=customer,
@@ -453,5 +466,6 @@ class InvitationCreateApi(APIView):
             touchpoint=values.get("touchpoint"),
             send_at=values.get("send_at"),
             merge={"agent_name": values["agent_name"]} if values.get("agent_name") else None,
+            conversation_id=conversation_id,
         )
         return ApiResponse(InvitationOutput(invitation).data, status=201)

@@ -354,6 +354,11 @@ class Invitation(models.Model):
     trigger = models.ForeignKey(
         TriggerRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The conversation the survey asks about (sent after a conversation was resolved): its team
+    # and agent are credited with the answer.
+    conversation = models.ForeignKey(
+        "inbox.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("invitation")
@@ -407,6 +412,18 @@ class Response(models.Model):
     # The survey's main score (its first scored question) and its band, for filters and lists.
     score = models.SmallIntegerField(null=True, blank=True)
     band = models.CharField(max_length=8, choices=Band.choices, blank=True)
+    # Who is credited with this answer (the team and agent of the invitation's conversation, as
+    # they were when the customer started answering).
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -425,6 +442,12 @@ class Response(models.Model):
         indexes = [
             models.Index(fields=["survey", "-id"], name="surveys_resp_survey"),
             models.Index(fields=["customer", "-id"], name="surveys_resp_customer"),
+            # The dashboards' latest comments walk the completed responses newest first.
+            models.Index(
+                fields=["-completed_at"],
+                condition=Q(completed_at__isnull=False),
+                name="surveys_resp_completed",
+            ),
         ]
 
     def __str__(self) -> str:

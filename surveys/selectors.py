@@ -406,3 +406,10 @@ def customers_from_csv(*, file: Any, limit: int = 200_000) -> tuple[list[int], l
     ids = sorted({found[key(v)] for v in values if key(v) in found})
     unknown = [v for v in values if key(v) not in found]
     return ids, unknown
+
+
+def conversation_of_customer(*, conversation_id: int, customer: Customer) -> bool:
+    """Whether the conversation exists and is the customer's (for crediting an invitation)."""
+    from inbox.models import Conversation
+
+    return Conversation.objects.filter(pk=conversation_id, customer=customer).exists()

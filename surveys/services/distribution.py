@@ -626,6 +626,7 @@ def invitation_request(
     distribution: Distribution | None = None,
     merge: dict[str, Any] | None = None,
     trigger: TriggerRule | None = None,
+    conversation_id: int | None = None,
 ) -> Invitation:
     """Invite one customer now (or at ``send_at``) under the contact rules; a customer who is
     left out raises ``Conflict`` with the reason as its code."""
@@ -674,6 +675,7 @@ def invitation_request(
                     if k in MERGE_FIELDS or k == "interaction"
                 },
                 trigger=trigger,
+                conversation_id=conversation_id,
             )
             _dispatch_one(invitation)
     except IntegrityError:
@@ -757,6 +759,13 @@ def _sampled(rule: TriggerRule, interaction_id: int) -> bool:
     return int(digest[:8], 16) % 100 < rule.sample_percent
 
 
+def _conversation_of(interaction: Interaction) -> int | None:
+    """The conversation an interaction reports on (``conversation.resolved``), if any."""
+    if interaction.source_type == "inbox.conversation" and interaction.source_id.isdigit():
+        return int(interaction.source_id)
+    return None
+
+
 def interaction_triggers(*, interaction_id: int) -> list[Invitation]:
     """Invitations for the rules an interaction matches; customers left out by the contact rules
     are logged with the reason. The same interaction never invites twice for a rule."""
@@ -792,6 +801,7 @@ def interaction_triggers(*, interaction_id: int) -> list[Invitation]:
                     send_at=due,
                     trigger=rule,
                     merge={"interaction": interaction.pk},
+                    conversation_id=_conversation_of(interaction),
                 )
             )
         except Conflict as exc:

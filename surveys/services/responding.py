@@ -81,6 +81,22 @@ def invitation_create(
     )
 
 
+def _credited(invitation: Invitation) -> dict[str, Any]:
+    """The team and agent of the conversation the invitation asks about."""
+    if invitation.conversation_id is None:
+        return {}
+    from inbox.models import Conversation
+
+    owner = (
+        Conversation.objects.filter(pk=invitation.conversation_id)
+        .values("team_id", "assignee_id")
+        .first()
+    )
+    if owner is None:
+        return {}
+    return {"team_id": owner["team_id"], "agent_id": owner["assignee_id"]}
+
+
 def response_start(
     *,
     survey: Survey,
@@ -107,6 +123,7 @@ def response_start(
                     customer=invitation.customer,
                     channel=invitation.channel,
                     touchpoint=invitation.touchpoint,
+                    **_credited(invitation),
                 )
                 Invitation.objects.filter(pk=invitation.pk, opened_at__isnull=True).update(
                     opened_at=timezone.now(), status=Invitation.Status.OPENED

@@ -1,0 +1,674 @@
+"""Reading the metrics: every figure of the dashboards, the API and the report emails comes from
+here, computed from the rollups with the formulas of ``metrics.formulas``.
+
+Each function takes checked ``Filters``; a period's figures and the previous period's come from
+one query per rollup. Support metrics (first response and handling time) are not tied to a
+survey or a journey, and churn and retention only to the customer's language and attributes:
+when a filter cannot apply, the figure says so in ``note`` instead of ignoring it silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Q, Sum
+from django.db.models.functions import TruncMonth, TruncWeek
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+
+from cxm.accounts.models import Team, User
+from journeys.models import Journey, Touchpoint
+from metrics import formulas
+from metrics.filters import CHANNELS, Filters
+from metrics.models import (
+    ConversationDaily,
+    CustomerDaily,
+    InvitationDaily,
+    ResponseDaily,
+    RollupState,
+)
+from surveys.models import Answer, Question, Survey
+
+# What each figure is, for the tooltips (the same words as docs/metrics.md).
+DEFINITIONS: dict[str, tuple[Any, Any, str]] = {
+    # key: (label, explanation, unit)
+    "nps": (
+        gettext_lazy("NPS"),
+        gettext_lazy(
+            "Net Promoter Score: % promoters (9–10) − % detractors (0–6) of the answers to "
+            "NPS surveys, from −100 to 100."
+        ),
+        "score",
+    ),
+    "csat": (
+        gettext_lazy("CSAT"),
+        gettext_lazy(
+            "Customer satisfaction: % of the answers to CSAT surveys in the top two "
+            "(satisfied) of the scale."
+        ),
+        "percent",
+    ),
+    "ces": (
+        gettext_lazy("CES"),
+        gettext_lazy(
+            "Customer effort: % of the answers to CES surveys at the easy end of the scale "
+            "(the mean, with easy high, is shown beside it)."
+        ),
+        "percent",
+    ),
+    "response_rate": (
+        gettext_lazy("Response rate"),
+        gettext_lazy("Responses to invitations ÷ invitations delivered in the period."),
+        "percent",
+    ),
+    "frt": (
+        gettext_lazy("First response time"),
+        gettext_lazy(
+            "Median (and mean) of first agent reply − first customer message, for the "
+            "conversations first answered in the period."
+        ),
+        "duration",
+    ),
+    "handling": (
+        gettext_lazy("Handling time"),
+        gettext_lazy(
+            "Median (and mean) of resolved − opened, for the conversations resolved in the period."
+        ),
+        "duration",
+    ),
+    "churn": (
+        gettext_lazy("Churn rate"),
+        gettext_lazy("Customers lost in the period ÷ customers at its start."),
+        "percent",
+    ),
+    "retention": (
+        gettext_lazy("Retention rate"),
+        gettext_lazy(
+            "(Customers at the end − new customers in the period) ÷ customers at its start."
+        ),
+        "percent",
+    ),
+}
+RESPONSE_SUMS = (
+    "responses",
+    "invited",
+    "scored",
+    "positive",
+    "neutral",
+    "negative",
+    "score_sum",
+)
+KIND_METRIC = {"nps": "nps", "csat": "csat", "ces": "ces"}
+
+
+@dataclass
+class Figure:
+    key: str
+    value: float | None
+    n: int
+    margin: float | None = None
+    median: float | None = None  # durations: the median (``value`` is the mean)
+    mean_on_scale: float | None = None  # CES: the mean with the easy end high
+    previous: float | None = None
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return str(DEFINITIONS[self.key][0])
+
+    @property
+    def help(self) -> str:
+        return str(DEFINITIONS[self.key][1])
+
+    @property
+    def unit(self) -> str:
+        return DEFINITIONS[self.key][2]
+
+    @property
+    def headline(self) -> float | None:
+        """The number shown large: the median for durations, the value otherwise."""
+        return self.median if self.unit == "duration" else self.value
+
+    @property
+    def small_sample(self) -> bool:
+        return 0 < self.n < formulas.SMALL_SAMPLE
+
+    @property
+    def change(self) -> float | None:
+        if self.previous is None or self.headline is None:
+            return None
+        return self.headline - self.previous
+
+
+@dataclass
+class Overview:
+    filters: Filters
+    figures: list[Figure]
+    responses: int
+    as_of: dt.datetime | None
+
+    def figure(self, key: str) -> Figure:
+        return next(f for f in self.figures if f.key == key)
+
+
+# ------------------------------------------------------------------------------------------------
+# Sums from the rollups
+# ------------------------------------------------------------------------------------------------
+def _survey_kinds() -> dict[int, str]:
+    return dict(Survey.objects.values_list("pk", "kind"))
+
+
+def _period_sums(fields: Iterable[str], current: Filters) -> dict[str, Any]:
+    """``Sum(field)`` for the current period (``cur_*``) and the previous one (``prev_*``)."""
+    start = current.start
+    sums = {}
+    for name in fields:
+        sums[f"cur_{name}"] = Sum(name, filter=Q(day__gte=start))
+        sums[f"prev_{name}"] = Sum(name, filter=Q(day__lt=start))
+    return sums
+
+
+def _in_both_periods(f: Filters) -> Q:
+    return Q(day__gte=f.previous().start, day__lte=f.end)
+
+
+def _scores(by_kind: dict[str, dict[str, int]]) -> dict[str, Figure]:
+    """NPS, CSAT and CES from the counts of each survey kind."""
+    nps = by_kind.get("nps", {})
+    csat = by_kind.get("csat", {})
+    ces = by_kind.get("ces", {})
+    n_score = formulas.nps(
+        promoters=nps.get("positive", 0),
+        passives=nps.get("neutral", 0),
+        detractors=nps.get("negative", 0),
+    )
+    c_score = formulas.csat(satisfied=csat.get("positive", 0), answers=csat.get("scored", 0))
+    e_score = formulas.ces(
+        good=ces.get("positive", 0), answers=ces.get("scored", 0), total=ces.get("score_sum", 0)
+    )
+    return {
+        "nps": Figure("nps", n_score.value, n_score.n, n_score.margin),
+        "csat": Figure("csat", c_score.value, c_score.n, c_score.margin),
+        "ces": Figure(
+            "ces",
+            e_score.top_boxes.value,
+            e_score.top_boxes.n,
+            e_score.top_boxes.margin,
+            mean_on_scale=e_score.mean,
+        ),
+    }
+
+
+def _fold_kinds(rows: Iterable[dict[str, Any]], kinds: dict[int, str], prefix: str) -> dict:
+    """Per survey kind, the sums of the rows (``prefix`` picks the period)."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        kind = kinds.get(row["survey_id"], "")
+        for name in RESPONSE_SUMS:
+            out[kind][name] += row.get(f"{prefix}{name}") or 0
+    return out
+
+
+def _durations(rows: Iterable[dict[str, Any]]) -> dict[str, formulas.Duration]:
+    totals: dict[str, list[Any]] = {"frt": [0, 0, []], "handling": [0, 0, []]}
+    for row in rows:
+        for key, count, total, hist in (
+            ("frt", "first_responses", "frt_sum", "frt_hist"),
+            ("handling", "resolved", "handling_sum", "handling_hist"),
+        ):
+            if row[count]:
+                totals[key][0] += row[count]
+                totals[key][1] += row[total]
+                totals[key][2] = formulas.histogram_add(totals[key][2], row[hist])
+    return {
+        key: formulas.duration_from_buckets(total=total, n=n, hist=hist)
+        for key, (n, total, hist) in totals.items()
+    }
+
+
+def _conversation_rows(f: Filters) -> Any:
+    return (
+        ConversationDaily.objects.filter(f.conversation_q(), day__gte=f.start, day__lte=f.end)
+        .filter(Q(first_responses__gt=0) | Q(resolved__gt=0))
+        .values(
+            "first_responses", "frt_sum", "frt_hist", "resolved", "handling_sum", "handling_hist"
+        )
+    )
+
+
+def _customer_days(f: Filters) -> list[tuple[dt.date, int, int]]:
+    rows = (
+        CustomerDaily.objects.filter(f.customer_q(), day__lte=f.end)
+        .values("day")
+        .annotate(g=Sum("gained"), lost=Sum("lost"))
+        .order_by("day")
+    )
+    return [(row["day"], row["g"] or 0, row["lost"] or 0) for row in rows]
+
+
+def _customer_rates(days: list[tuple[dt.date, int, int]], start: dt.date, end: dt.date) -> dict:
+    at_start = new = lost = 0
+    for day, gained, gone in days:
+        if day < start:
+            at_start += gained - gone
+        elif day <= end:
+            new += gained
+            lost += gone
+    at_end = at_start + new - lost
+    return {
+        "churn": formulas.churn_rate(lost=lost, at_start=at_start),
+        "retention": formulas.retention_rate(at_end=at_end, new=new, at_start=at_start),
+    }
+
+
+def _notes(f: Filters) -> dict[str, str]:
+    support = ""
+    if f.sliced_by_journey:
+        support = _(
+            "Conversations are not linked to a survey or a journey: these filters do not apply."
+        )
+    customers = ""
+    if f.sliced_by_journey or f.channel or f.team is not None or f.agent is not None:
+        customers = _("Churn and retention follow the customer's language and attributes only.")
+    return {"frt": support, "handling": support, "churn": customers, "retention": customers}
+
+
+def as_of() -> dt.datetime | None:
+    """When the oldest of the rollups was last refreshed (the figures are at least that new)."""
+    stamps = [s for s in RollupState.objects.values_list("refreshed_at", flat=True) if s]
+    return min(stamps) if stamps else None
+
+
+# ------------------------------------------------------------------------------------------------
+# Overview
+# ------------------------------------------------------------------------------------------------
+def overview(f: Filters) -> Overview:
+    """Every headline figure for the period, with the previous period's value beside it."""
+    kinds = _survey_kinds()
+    previous = f.previous()
+    rows = list(
+        ResponseDaily.objects.filter(f.response_q(), _in_both_periods(f))
+        .values("survey_id")
+        .annotate(**_period_sums(RESPONSE_SUMS, f))
+    )
+    current_kinds, previous_kinds = (
+        _fold_kinds(rows, kinds, "cur_"),
+        _fold_kinds(rows, kinds, "prev_"),
+    )
+    figures = _scores(current_kinds)
+    before = _scores(previous_kinds)
+    delivered = InvitationDaily.objects.filter(f.response_q(), _in_both_periods(f)).aggregate(
+        **_period_sums(["delivered"], f)
+    )
+    invited = {
+        prefix: sum(k.get("invited", 0) for k in by_kind.values())
+        for prefix, by_kind in (("cur_", current_kinds), ("prev_", previous_kinds))
+    }
+    rate = formulas.response_rate(
+        responses=invited["cur_"], delivered=delivered["cur_delivered"] or 0
+    )
+    rate_before = formulas.response_rate(
+        responses=invited["prev_"], delivered=delivered["prev_delivered"] or 0
+    )
+    figures["response_rate"] = Figure(
+        "response_rate", rate.value, rate.n, rate.margin, previous=rate_before.value
+    )
+    durations, durations_before = (
+        _durations(_conversation_rows(f)),
+        _durations(_conversation_rows(previous)),
+    )
+    for key in ("frt", "handling"):
+        now, then = durations[key], durations_before[key]
+        figures[key] = Figure(key, now.mean, now.n, median=now.median, previous=then.median)
+    days = _customer_days(f)
+    rates, rates_before = (
+        _customer_rates(days, f.start, f.end),
+        _customer_rates(days, previous.start, previous.end),
+    )
+    for key in ("churn", "retention"):
+        figures[key] = Figure(key, rates[key].value, rates[key].n, previous=rates_before[key].value)
+    for key in ("nps", "csat", "ces"):
+        figures[key].previous = before[key].value
+    for key, note in _notes(f).items():
+        figures[key].note = note
+    order = ("nps", "csat", "ces", "response_rate", "frt", "handling", "churn", "retention")
+    return Overview(
+        filters=f,
+        figures=[figures[key] for key in order],
+        responses=sum(k.get("responses", 0) for k in current_kinds.values()),
+        as_of=as_of(),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Trend lines
+# ------------------------------------------------------------------------------------------------
+def _bucket(grain: str) -> Any:
+    return {"week": TruncWeek("day"), "month": TruncMonth("day")}.get(grain)
+
+
+def _bucket_start(day: dt.date, grain: str) -> dt.date:
+    if grain == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _buckets(f: Filters) -> list[dt.date]:
+    out: list[dt.date] = []
+    day = f.start
+    while day <= f.end:
+        start = _bucket_start(day, f.grain)
+        if not out or out[-1] != start:
+            out.append(start)
+        day += dt.timedelta(days=1)
+    return out
+
+
+@dataclass
+class TrendPoint:
+    start: dt.date
+    values: dict[str, float | None] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def trend(f: Filters) -> list[TrendPoint]:
+    """Each metric per day, week or month of the period (the sparklines and trend charts)."""
+    kinds = _survey_kinds()
+    points = {start: TrendPoint(start) for start in _buckets(f)}
+    bucket = _bucket(f.grain)
+
+    def grouped(queryset: Any, *names: str) -> Any:
+        if bucket is None:
+            return queryset.values("day", *names)
+        return queryset.annotate(bucket=bucket).values("bucket", *names)
+
+    def point_of(row: dict[str, Any]) -> TrendPoint | None:
+        day = row.get("bucket") or row["day"]
+        if isinstance(day, dt.datetime):
+            day = day.date()
+        return points.get(_bucket_start(day, f.grain))
+
+    per_kind: dict[dt.date, dict[str, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(int))
+    )
+    responses = grouped(
+        ResponseDaily.objects.filter(f.response_q(), day__gte=f.start, day__lte=f.end), "survey_id"
+    ).annotate(**{name: Sum(name) for name in RESPONSE_SUMS})
+    for row in responses:
+        point = point_of(row)
+        if point is None:
+            continue
+        kind = kinds.get(row["survey_id"], "")
+        for name in RESPONSE_SUMS:
+            per_kind[point.start][kind][name] += row[name] or 0
+    delivered: dict[dt.date, int] = defaultdict(int)
+    for row in grouped(
+        InvitationDaily.objects.filter(f.response_q(), day__gte=f.start, day__lte=f.end)
+    ).annotate(n=Sum("delivered")):
+        point = point_of(row)
+        if point is not None:
+            delivered[point.start] += row["n"] or 0
+    conversations: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
+    for row in _conversation_rows(f).values(
+        "day", "first_responses", "frt_sum", "frt_hist", "resolved", "handling_sum", "handling_hist"
+    ):
+        point = point_of(row)
+        if point is not None:
+            conversations[point.start].append(row)
+    days = _customer_days(f)
+    ordered = sorted(points)
+    for index, start in enumerate(ordered):
+        point = points[start]
+        scores = _scores(per_kind[start])
+        for key in ("nps", "csat", "ces"):
+            point.values[key], point.counts[key] = scores[key].value, scores[key].n
+        invited = sum(k.get("invited", 0) for k in per_kind[start].values())
+        rate = formulas.response_rate(responses=invited, delivered=delivered[start])
+        point.values["response_rate"], point.counts["response_rate"] = rate.value, rate.n
+        durations = _durations(conversations[start])
+        for key in ("frt", "handling"):
+            point.values[key], point.counts[key] = durations[key].median, durations[key].n
+        last = ordered[index + 1] - dt.timedelta(days=1) if index + 1 < len(ordered) else f.end
+        rates = _customer_rates(days, max(start, f.start), last)
+        for key in ("churn", "retention"):
+            point.values[key], point.counts[key] = rates[key].value, rates[key].n
+    return [points[start] for start in ordered]
+
+
+# ------------------------------------------------------------------------------------------------
+# Breakdowns
+# ------------------------------------------------------------------------------------------------
+BREAKDOWNS = {
+    "channel": gettext_lazy("Channel"),
+    "touchpoint": gettext_lazy("Touchpoint"),
+    "team": gettext_lazy("Team"),
+    "agent": gettext_lazy("Agent"),
+    "language": gettext_lazy("Language"),
+    "survey": gettext_lazy("Survey"),
+}
+_RESPONSE_FIELD = {
+    "channel": "channel",
+    "touchpoint": "touchpoint_id",
+    "team": "team_id",
+    "agent": "agent_id",
+    "language": "language",
+    "survey": "survey_id",
+}
+_CONVERSATION_FIELD = {
+    "channel": "channel",
+    "team": "team_id",
+    "agent": "agent_id",
+    "language": "language",
+}
+
+
+@dataclass
+class BreakdownRow:
+    key: Any
+    label: str
+    responses: int = 0
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+    def figure(self, key: str) -> Figure | None:
+        return self.figures.get(key)
+
+
+def _labels(by: str, keys: Iterable[Any]) -> dict[Any, str]:
+    keys = [k for k in keys if k not in (0, "", None)]
+    if by == "channel":
+        return {k: str(CHANNELS.get(k, k)) for k in keys}
+    if by == "touchpoint":
+        return dict(Touchpoint.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if by == "team":
+        return dict(Team.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if by == "agent":
+        return {u.pk: u.get_full_name() or u.email for u in User.objects.filter(pk__in=keys)}
+    if by == "survey":
+        return dict(Survey.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if by == "language":
+        from django.conf import settings
+
+        names = dict(settings.LANGUAGES)
+        return {k: str(names.get(k, k)) for k in keys}
+    return {k: str(k) for k in keys}
+
+
+def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
+    """The figures per channel, touchpoint, team, agent, language or survey: NPS, CSAT, CES and
+    responses, and for channel, team, agent and language the support times too."""
+    if by not in BREAKDOWNS:
+        raise ValueError(by)
+    kinds = _survey_kinds()
+    column = _RESPONSE_FIELD[by]
+    per_key: dict[Any, dict[str, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(int))
+    )
+    for row in (
+        ResponseDaily.objects.filter(f.response_q(), day__gte=f.start, day__lte=f.end)
+        .values(column, "survey_id")
+        .annotate(**{name: Sum(name) for name in RESPONSE_SUMS})
+    ):
+        kind = kinds.get(row["survey_id"], "")
+        for name in RESPONSE_SUMS:
+            per_key[row[column]][kind][name] += row[name] or 0
+    support: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    conversation_column = _CONVERSATION_FIELD.get(by)
+    if conversation_column and not f.sliced_by_journey:
+        for row in _conversation_rows(f).values(
+            conversation_column,
+            "first_responses",
+            "frt_sum",
+            "frt_hist",
+            "resolved",
+            "handling_sum",
+            "handling_hist",
+        ):
+            support[row[conversation_column]].append(row)
+    keys = set(per_key) | set(support)
+    labels = _labels(by, keys)
+    rows = []
+    for key in keys:
+        figures = _scores(per_key[key]) if key in per_key else {}
+        if key in support:
+            for name, duration in _durations(support[key]).items():
+                figures[name] = Figure(name, duration.mean, duration.n, median=duration.median)
+        responses = (
+            sum(k.get("responses", 0) for k in per_key[key].values()) if key in per_key else 0
+        )
+        label = labels.get(key) or (_("None") if key in (0, "", None) else str(key))
+        rows.append(BreakdownRow(key, label, responses, figures))
+    rows.sort(key=lambda r: (-r.responses, r.label))
+    return rows
+
+
+@dataclass
+class MapStage:
+    name: str
+    touchpoints: list[tuple[Touchpoint, BreakdownRow | None]]
+
+
+def journey_map(f: Filters, journey: Journey) -> list[MapStage]:
+    """The journey's stages and touchpoints, each touchpoint with its figures."""
+    rows = {row.key: row for row in breakdown(f, "touchpoint")}
+    stages = []
+    for stage in journey.stages.filter(archived_at__isnull=True).prefetch_related("touchpoints"):
+        touchpoints = [
+            (tp, rows.get(tp.pk)) for tp in stage.touchpoints.all() if tp.archived_at is None
+        ]
+        stages.append(MapStage(stage.name, touchpoints))
+    return stages
+
+
+# ------------------------------------------------------------------------------------------------
+# Visit intent
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class IntentRow:
+    reason: str
+    label: str
+    visits: int
+    share: float
+    fulfilled: formulas.Score
+
+
+def visit_intent(f: Filters) -> list[IntentRow]:
+    """Share of each visit reason, and how often the visit got what it came for."""
+    reasons: dict[str, int] = defaultdict(int)
+    fulfilled: dict[str, int] = defaultdict(int)
+    answered: dict[str, int] = defaultdict(int)
+    for row in (
+        ResponseDaily.objects.filter(f.response_q(), day__gte=f.start, day__lte=f.end)
+        .exclude(reason="")
+        .values("reason")
+        .annotate(n=Sum("responses"), yes=Sum("fulfilled"), asked=Sum("fulfilment_answered"))
+    ):
+        reasons[row["reason"]] += row["n"] or 0
+        fulfilled[row["reason"]] += row["yes"] or 0
+        answered[row["reason"]] += row["asked"] or 0
+    labels = _reason_labels(f)
+    return [
+        IntentRow(
+            row.reason,
+            labels.get(row.reason, row.reason),
+            reasons[row.reason],
+            row.share,
+            row.fulfilled,
+        )
+        for row in formulas.visit_intent(reasons=reasons, fulfilled=fulfilled, answered=answered)
+    ]
+
+
+def _reason_labels(f: Filters) -> dict[str, str]:
+    language = get_language() or "en"
+    questions = Question.objects.filter(metric="visit_reason").select_related("survey")
+    if f.survey is not None:
+        questions = questions.filter(survey_id=f.survey)
+    labels: dict[str, str] = {}
+    for question in questions:
+        for choice in question.choices:
+            labels.setdefault(
+                choice["key"],
+                question.choice_label(choice, language, question.survey.default_language),
+            )
+    labels.setdefault("other", _("Other"))
+    return labels
+
+
+# ------------------------------------------------------------------------------------------------
+# Verbatims
+# ------------------------------------------------------------------------------------------------
+BANDS = {
+    "negative": gettext_lazy("Unhappy"),
+    "neutral": gettext_lazy("Neutral"),
+    "positive": gettext_lazy("Happy"),
+}
+
+
+@dataclass
+class Verbatim:
+    response_id: int
+    customer_id: int | None
+    customer_name: str
+    survey_name: str
+    score: int | None
+    band: str
+    text: str
+    completed_at: dt.datetime
+    agent_name: str
+
+
+def verbatims(f: Filters, *, band: str = "", limit: int = 20) -> list[Verbatim]:
+    """The latest open-text answers, newest first, with their response and customer."""
+    answers = (
+        Answer.objects.filter(f.raw_response_q("response__"))
+        .exclude(text="")
+        .select_related("response__survey", "response__customer", "response__agent")
+        .order_by("-response__completed_at", "-id")
+    )
+    if band in BANDS:
+        answers = answers.filter(response__band=band)
+    out = []
+    for answer in answers[:limit]:
+        response = answer.response
+        customer = response.customer
+        agent = response.agent
+        out.append(
+            Verbatim(
+                response_id=response.pk,
+                customer_id=customer.pk if customer else None,
+                customer_name=(customer.name or customer.email) if customer else "",
+                survey_name=response.survey.name,
+                score=response.score,
+                band=response.band,
+                text=answer.text,
+                completed_at=response.completed_at,  # type: ignore[arg-type]
+                agent_name=(agent.get_full_name() or agent.email) if agent else "",
+            )
+        )
+    return out
