@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     # cxm, lowest layer first: an app imports only the apps above it in this list.
     "cxm.core",
     "cxm.accounts",
+    "cxm.webhooks",
     "journeys",
     "inbox",
     "surveys",

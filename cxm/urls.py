@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("journeys.api_urls")),
     path("", include("inbox.api_urls")),
     path("", include("surveys.api_urls")),
+    path("metrics/", include("metrics.api_urls")),
 ]
 
 urlpatterns = [
@@ -25,6 +26,9 @@ urlpatterns = [
     path("", include("journeys.urls")),
     path("inbox/", include("inbox.urls")),
     path("", include("surveys.urls")),
+    path("metrics/", include("metrics.urls")),
+    path("followups/", include("metrics.followup_urls")),
+    path("settings/webhooks/", include("cxm.webhooks.urls")),
     path("chat/", include("inbox.webchat_urls")),
     path("contact/<str:site_key>/", webform.contact_page, name="contact"),
     path("contact/<str:site_key>/submit/", webform.contact_submit, name="contact-submit"),
