@@ -32,6 +32,11 @@ class Job(enum.StrEnum):
     SURVEYS_REPEAT = "surveys.send.repeat"
     METRICS_REFRESH = "metrics.refresh"
     METRICS_REBUILD = "metrics.rebuild"
+    METRICS_FOLLOWUP_OPEN = "metrics.followups.open"
+    METRICS_FOLLOWUP_CONTACTED = "metrics.followups.contacted"
+    METRICS_FOLLOWUPS_ESCALATE = "metrics.followups.escalate"
+    METRICS_FOLLOWUPS_SWEEP = "metrics.followups.sweep"
+    METRICS_REPORTS_SEND = "metrics.reports.send"
     INBOX_SWEEP = "inbox.sweep"
     INBOX_PURGE_PAYLOADS = "inbox.purge_payloads"
     INBOX_MEDIA_FETCH = "inbox.inbound.media_fetch"
@@ -39,6 +44,9 @@ class Job(enum.StrEnum):
     CUSTOMER_IMPORT_SWEEP = "journeys.customer_import_sweep"
     CUSTOMER_IMPORT_RUN = "journeys.customer_import_run"
     PURGE_OLD_IMPORT_FILES = "journeys.purge_old_import_files"
+    WEBHOOKS_DELIVER = "webhooks.deliver"
+    WEBHOOKS_SWEEP = "webhooks.sweep"
+    WEBHOOKS_PURGE = "webhooks.purge"
 
 
 def enqueue_on_commit(job: Job, /, *, countdown: int | None = None, **kwargs: Any) -> None:

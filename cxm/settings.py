@@ -250,6 +250,7 @@ STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/pico", BASE_DIR / "node_modules" / "@picocss" / "pico" / "css"),
+    ("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -351,6 +352,18 @@ TWILIO_API_BASE_URL = env.str(
     "TWILIO_API_BASE_URL", default="http://127.0.0.1:9" if CXM_ENV == "test" else ""
 )
 DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="NL")
+
+# ------------------------------------------------------------------------------------------------
+# Outgoing webhooks (docs/webhooks.md). Destinations must be public https URLs: a URL whose host
+# resolves to a loopback, private, link-local, multicast, reserved or cloud-metadata address is
+# refused when saved and again before every send.
+# ------------------------------------------------------------------------------------------------
+# On-premises tools on a private network: allow private and loopback addresses (and http://).
+# Link-local, multicast, reserved and cloud-metadata addresses stay refused.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+# Development only: allow http:// to public addresses (a request bin). Keep it off in production:
+# webhooks carry customer data.
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
 
 # ------------------------------------------------------------------------------------------------
 # REST API

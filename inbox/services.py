@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from cxm.errors import ApplicationError
 from cxm.jobs import Job, enqueue_on_commit
+from cxm.webhooks.services import event_publish, event_subscribed
 from inbox.channels.base import (
     DeliveryStatus,
     InboundMessage,
@@ -39,7 +40,7 @@ from inbox.models import (
     Suppression,
     new_token,
 )
-from inbox.signals import message_received
+from inbox.signals import agent_replied, message_received
 from journeys import services as journeys_services
 from journeys.models import Customer
 
@@ -352,6 +353,7 @@ def message_receive(
             last_message_at=now,
         )
         auto_assign(conversation=conversation)
+        _conversation_created_publish(conversation)
     keyword = (
         _keyword(inbound.text) if inbound.channel in (ChannelKind.SMS, ChannelKind.WHATSAPP) else ""
     )
@@ -415,6 +417,11 @@ def message_receive(
         idempotency_key=f"inbox:message:{message.pk}",
     )
     sla_refresh(conversation_id=conversation.pk)
+    _message_received_publish(
+        message,
+        conversation,
+        attachments=len(inbound.attachments) - len(rejected) + len(inbound.media_urls),
+    )
     payload = {
         "message_id": message.pk,
         "conversation_id": conversation.pk,
@@ -426,6 +433,64 @@ def message_receive(
         extra={"message_id": message.pk, "conversation_id": conversation.pk},
     )
     return message
+
+
+def _customer_summary(customer: Customer) -> dict[str, Any]:
+    return {
+        "id": customer.pk,
+        "external_id": customer.external_id,
+        "name": customer.name,
+        "email": customer.email,
+        "phone": customer.phone,
+    }
+
+
+def _conversation_created_publish(conversation: Conversation) -> None:
+    """Outgoing webhook ``conversation.created``, in the creating transaction (the delivery rows
+    commit with the conversation; docs/webhooks.md)."""
+    if not event_subscribed("conversation.created"):
+        return
+    event_publish(
+        "conversation.created",
+        {
+            "conversation_id": conversation.pk,
+            "url": settings.PUBLIC_BASE_URL + reverse("inbox:conversation", args=[conversation.pk]),
+            "channel": conversation.channel,
+            "subject": conversation.subject,
+            "status": conversation.status,
+            "team_id": conversation.team_id,
+            "assignee_id": conversation.assignee_id,
+            "customer_id": conversation.customer_id,
+            "customer": _customer_summary(conversation.customer),
+            "created_at": conversation.created_at,
+        },
+    )
+
+
+def _message_received_publish(
+    message: Message, conversation: Conversation, *, attachments: int
+) -> None:
+    """Outgoing webhook ``message.received``, in the transaction that stores the message."""
+    if not event_subscribed("message.received"):
+        return
+    event_publish(
+        "message.received",
+        {
+            "message_id": message.pk,
+            "conversation_id": conversation.pk,
+            "url": settings.PUBLIC_BASE_URL + reverse("inbox:conversation", args=[conversation.pk]),
+            "channel": message.channel,
+            "from": message.from_address,
+            "to": message.to_address,
+            "subject": message.subject,
+            "text": message.text[:20_000],
+            "auto_reply": message.is_auto_reply,
+            "attachments": attachments,
+            "customer_id": conversation.customer_id,
+            "customer": _customer_summary(conversation.customer),
+            "received_at": message.created_at,
+        },
+    )
 
 
 def _timeline_channel(kind: str) -> str:
@@ -592,8 +657,19 @@ def reply_send(
             source_id=conversation.pk,
             idempotency_key=f"inbox:message:{message.pk}",
         )
+        _announce_reply(message)
     sla_refresh(conversation_id=conversation.pk)
     return message
+
+
+def _announce_reply(message: Message) -> None:
+    """``agent_replied`` after commit (close-the-loop follow-ups count it as contact)."""
+    payload = {
+        "message_id": message.pk,
+        "conversation_id": message.conversation_id,
+        "author_id": message.author_id,
+    }
+    transaction.on_commit(lambda: agent_replied.send(sender=Message, **payload))
 
 
 def _reply_subject(subject: str) -> str:
@@ -1209,6 +1285,7 @@ def call_log(
                 assignee=author,
                 last_message_at=now,
             )
+            _conversation_created_publish(conversation)
         message = Message.objects.create(
             conversation=conversation,
             direction=Message.Direction.INBOUND
@@ -1248,6 +1325,7 @@ def call_log(
             data={"direction": direction, "duration_seconds": duration_seconds, "outcome": outcome},
             idempotency_key=f"inbox:message:{message.pk}",
         )
+        _announce_reply(message)
     sla_refresh(conversation_id=message.conversation_id)
     return message
 

@@ -16,6 +16,7 @@ class SurveysConfig(AppConfig):
         receivers.connect_merges()
         receivers.connect_triggers()
         receivers.connect_replies()
+        receivers.connect_webhooks()
         connect_grants(self, GRANTS)
         register_source("surveys.response", response_link)
 

@@ -48,3 +48,95 @@ def connect_replies() -> None:
     from inbox.signals import message_received
 
     message_received.connect(_message_received, weak=False, dispatch_uid="surveys-sms-replies")
+
+
+def _response_submitted_publish(sender: object, response_id: int, **kwargs: object) -> None:
+    """Outgoing webhooks (cxm.webhooks): ``response.submitted``. The payload costs two queries,
+    spent only when some subscription wants the event (docs/webhooks.md)."""
+    import logging
+
+    from cxm.webhooks.services import event_publish, event_subscribed
+
+    if not event_subscribed("response.submitted"):
+        return
+    try:
+        data = response_webhook_data(response_id)
+        if data is not None:
+            event_publish("response.submitted", data)
+    except Exception:
+        # Sent after the response committed: a failure here must not fail the respondent's page.
+        logging.getLogger(__name__).exception(
+            "webhooks.publish.failed", extra={"response_id": response_id}
+        )
+
+
+def response_webhook_data(response_id: int) -> dict[str, object] | None:
+    from django.conf import settings
+    from django.urls import reverse
+
+    from surveys.models import Answer, Response
+
+    response = (
+        Response.objects.select_related("survey", "customer", "touchpoint")
+        .filter(pk=response_id)
+        .first()
+    )
+    if response is None:
+        return None
+    survey, customer = response.survey, response.customer
+    answers = []
+    for answer in (
+        Answer.objects.filter(response_id=response.pk)
+        .select_related("question")
+        .order_by("question__position", "question_id")
+    ):
+        question = answer.question
+        if question.is_scored:
+            value: object = answer.number
+        elif question.is_text:
+            value = answer.text
+        elif question.type == question.Type.MULTIPLE:
+            value = list(answer.choices)
+        else:
+            value = answer.choices[0] if answer.choices else (answer.text or None)
+        answers.append(
+            {
+                "question": question.key,
+                "type": question.type,
+                "text": question.text("text", survey.default_language, survey.default_language),
+                "value": value,
+                **({"other": answer.text} if question.is_choice and answer.text else {}),
+            }
+        )
+    return {
+        "response_id": response.pk,
+        "url": settings.PUBLIC_BASE_URL + reverse("surveys:response-detail", args=[response.pk]),
+        "survey": {"id": survey.pk, "name": survey.name, "kind": survey.kind},
+        "score": response.score,
+        "band": response.band or None,
+        "answers": answers,
+        "customer_id": response.customer_id,
+        "customer": {
+            "id": customer.pk,
+            "external_id": customer.external_id,
+            "name": customer.name,
+            "email": customer.email,
+            "phone": customer.phone,
+        }
+        if customer is not None
+        else None,
+        "channel": response.channel,
+        "language": response.language,
+        "touchpoint": {"id": response.touchpoint.pk, "name": response.touchpoint.name}
+        if response.touchpoint is not None
+        else None,
+        "completed_at": response.completed_at,
+    }
+
+
+def connect_webhooks() -> None:
+    from surveys.signals import response_submitted
+
+    response_submitted.connect(
+        _response_submitted_publish, weak=False, dispatch_uid="surveys-webhooks-response"
+    )

@@ -114,6 +114,8 @@ def provider_env(stubs: dict[str, Any]) -> dict[str, str]:
         "POSTMARK_SERVER_TOKEN": "pm-token",
         "POSTMARK_API_URL": stubs["postmark"].url + "/",
         "ANYMAIL_WEBHOOK_SECRET": PROVIDER_TOKENS["webhook"],
+        # Outgoing webhooks may reach the test receivers on 127.0.0.1 (tests/webhooks).
+        "WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true",
     }
 
 

@@ -7,3 +7,9 @@ class WebhooksConfig(AppConfig):
     label = "webhooks"
     verbose_name = _("Webhooks")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from cxm.accounts.roles import connect_grants
+        from cxm.webhooks.grants import GRANTS
+
+        connect_grants(self, GRANTS)

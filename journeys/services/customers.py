@@ -440,22 +440,58 @@ def customer_update(*, customer: Customer, values: Mapping[str, Any]) -> Custome
                     % {"field": key.replace("_", " ")}
                 }
             )
+    changed = []
     for key, value in v.items():
         if key == "attributes" and value:
             value = {
                 **(customer.attributes or {}),
                 **value,
             }  # merged, as in the bulk upsert and CSV
+        if getattr(customer, key) != value:
+            changed.append(key)
         setattr(customer, key, value)
     try:
         with transaction.atomic():
             customer.save(update_fields=[*v.keys(), "updated_at"])
+            if changed:
+                _customer_updated_publish(customer, changed=changed)
     except IntegrityError as exc:
         raise ValidationError(
             {"email": _("Another customer already has this email or phone.")}
         ) from exc
     customer.refresh_from_db(fields=["search"])
     return customer
+
+
+def _customer_updated_publish(customer: Customer, *, changed: list[str]) -> None:
+    """Outgoing webhook ``customer.updated``, in the saving transaction (docs/webhooks.md). Only
+    this one-customer update publishes it: bulk upserts and CSV imports do not."""
+    from cxm.webhooks.services import event_publish, event_subscribed
+
+    if not event_subscribed("customer.updated"):
+        return
+    event_publish(
+        "customer.updated",
+        {
+            "customer_id": customer.pk,
+            "changed": sorted(changed),
+            "customer": {
+                "id": customer.pk,
+                "external_id": customer.external_id,
+                "name": customer.name,
+                "email": customer.email,
+                "phone": customer.phone,
+                "language": customer.language,
+                "preferred_channel": customer.preferred_channel,
+                "timezone": customer.timezone,
+                "attributes": customer.attributes,
+                "became_customer_on": customer.became_customer_on,
+                "churned_on": customer.churned_on,
+                "value": customer.value,
+                "updated_at": customer.updated_at,
+            },
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------------

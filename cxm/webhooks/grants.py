@@ -1,0 +1,3 @@
+"""What each role may do with outgoing webhooks (see cxm/accounts/roles.py)."""
+
+GRANTS = {"admin": ["manage_webhooks"]}
