@@ -8,10 +8,12 @@ rather than hidden. Explained for users in ``docs/metrics.md``.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 Z95 = 1.96
 SMALL_SAMPLE = 30  # fewer answers than this: the score is flagged as unreliable
@@ -184,3 +186,39 @@ def closed_loop_rate(*, closed_in_time: int, opened: int) -> Score:
     if opened == 0:
         return Score(None, 0)
     return Score(closed_in_time / opened * 100, opened)
+
+
+# ------------------------------------------------------------------------------------------------
+# Close the loop (follow-ups); see docs/metrics.md "Close the loop"
+# ------------------------------------------------------------------------------------------------
+def elapsed(pairs: Iterable[tuple[dt.datetime, dt.datetime | None]]) -> list[float]:
+    """Seconds from each start to its end; pairs without an end are left out."""
+    return [(end - start).total_seconds() for start, end in pairs if end is not None]
+
+
+def recovery_rate(*, recovered: int, followed_up: int) -> Score:
+    """Detractors whose customer later answered 7 or more on an NPS survey ÷ detractors
+    followed up × 100."""
+    if followed_up == 0:
+        return Score(None, 0)
+    p = min(recovered / followed_up, 1.0)
+    return Score(p * 100, followed_up, _proportion_margin(p, followed_up))
+
+
+@dataclass(frozen=True)
+class Share:
+    label: str
+    count: int
+    percent: float  # of the total
+
+
+def shares(counts: Mapping[str, int]) -> list[Share]:
+    """Each label's count and its % of the total, largest first (ties by label)."""
+    total = sum(counts.values())
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [Share(label, n, n / total * 100 if total else 0.0) for label, n in ordered]
+
+
+def revenue_at_risk(values: Iterable[Decimal | None]) -> Decimal:
+    """The sum of the values of the customers given (each once); unknown values count as 0."""
+    return sum((v for v in values if v is not None), Decimal("0"))

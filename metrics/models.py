@@ -88,7 +88,13 @@ class ResponseDaily(Rollup):
                 name="metrics_response_grain",
             )
         ]
-        indexes = [models.Index(fields=["attribute", "value", "day"], name="metrics_resp_slice")]
+        indexes = [
+            models.Index(fields=["attribute", "value", "day"], name="metrics_resp_slice"),
+            # An agent always sees their own figures: their dashboards read one agent's rows.
+            models.Index(
+                fields=["attribute", "value", "agent_id", "day"], name="metrics_resp_agent"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.survey_id}"
@@ -118,7 +124,13 @@ class InvitationDaily(Rollup):
                 name="metrics_invitation_grain",
             )
         ]
-        indexes = [models.Index(fields=["attribute", "value", "day"], name="metrics_inv_slice")]
+        indexes = [
+            models.Index(fields=["attribute", "value", "day"], name="metrics_inv_slice"),
+            # An agent always sees their own figures: their dashboards read one agent's rows.
+            models.Index(
+                fields=["attribute", "value", "agent_id", "day"], name="metrics_inv_agent"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.survey_id}"
@@ -154,7 +166,13 @@ class ConversationDaily(Rollup):
                 name="metrics_conversation_grain",
             )
         ]
-        indexes = [models.Index(fields=["attribute", "value", "day"], name="metrics_conv_slice")]
+        indexes = [
+            models.Index(fields=["attribute", "value", "day"], name="metrics_conv_slice"),
+            # An agent always sees their own figures: their dashboards read one agent's rows.
+            models.Index(
+                fields=["attribute", "value", "agent_id", "day"], name="metrics_conv_agent"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.channel}"
@@ -233,3 +251,15 @@ class ReportSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.dashboard} {self.frequency}"
+
+
+# Close the loop: follow-up rules, follow-ups and their history (a module of its own).
+from metrics.models_followups import (  # noqa: E402, F401
+    FollowUp,
+    FollowUpEvent,
+    FollowUpPending,
+    FollowUpRoundRobin,
+    FollowUpRule,
+    Priority,
+    RootCause,
+)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 # (url name, label, permission needed). A section appears only once its URL exists.
 SECTIONS = [
     ("inbox:index", _("Inbox"), "inbox.view_conversation"),
+    ("followups:queue", _("Follow-ups"), "metrics.view_followup"),
     ("surveys:survey-list", _("Surveys"), "surveys.view_survey"),
     ("metrics:dashboard", _("Dashboards"), "metrics.view_dashboard"),
     ("journeys:customer-list", _("Customers"), "journeys.view_customer"),

@@ -62,6 +62,16 @@ class TeamForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )
+    lead = forms.ModelChoiceField(
+        label=_("Team lead"),
+        queryset=User.objects.filter(is_active=True).order_by("name"),
+        required=False,
+        empty_label=_("Nobody"),
+        help_text=_(
+            "Sees the team's follow-ups and is told when one runs past its deadline. "
+            "Without a lead, the CX leads are told."
+        ),
+    )
 
     def __init__(self, *args: Any, team: Team | None = None, **kwargs: Any):
         if team is not None and "initial" not in kwargs:
@@ -69,6 +79,7 @@ class TeamForm(forms.Form):
                 "name": team.name,
                 "description": team.description,
                 "members": list(team.members.all()),
+                "lead": team.lead_id,
             }
         super().__init__(*args, **kwargs)
 

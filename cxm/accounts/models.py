@@ -113,6 +113,15 @@ class Team(models.Model):
     members = models.ManyToManyField(
         User, related_name="teams", blank=True, verbose_name=_("members")
     )
+    # Told when the team's follow-ups run past their deadline; sees the team's follow-up queue.
+    lead = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="led_teams",
+        verbose_name=_("team lead"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

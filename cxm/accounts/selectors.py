@@ -17,9 +17,13 @@ def user_list(*, search: str = "", include_inactive: bool = True) -> QuerySet[Us
 
 
 def team_list() -> QuerySet[Team]:
-    return Team.objects.prefetch_related(
-        Prefetch("members", queryset=User.objects.only("id", "name", "email").order_by("name"))
-    ).order_by("name")
+    return (
+        Team.objects.select_related("lead")
+        .prefetch_related(
+            Prefetch("members", queryset=User.objects.only("id", "name", "email").order_by("name"))
+        )
+        .order_by("name")
+    )
 
 
 def api_token_list_for_user(*, user: User) -> QuerySet[ApiToken]:

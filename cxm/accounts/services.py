@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.tokens import default_token_generator
@@ -161,7 +162,18 @@ def user_set_language(*, user: User, language: str) -> User:
     return user
 
 
-def team_save(*, team: Team | None, name: str, description: str, members: list[User]) -> Team:
+_UNCHANGED: Any = object()
+
+
+def team_save(
+    *,
+    team: Team | None,
+    name: str,
+    description: str,
+    members: list[User],
+    lead: User | None = _UNCHANGED,
+) -> Team:
+    """Create or edit a team; ``lead`` left out keeps the current lead."""
     name = name.strip()
     clash = Team.objects.filter(name__iexact=name)
     if team is not None and team.pk:
@@ -172,6 +184,8 @@ def team_save(*, team: Team | None, name: str, description: str, members: list[U
         team = team or Team()
         team.name = name
         team.description = description
+        if lead is not _UNCHANGED:
+            team.lead = lead
         team.save()
         team.members.set(members)
     return team
