@@ -41,9 +41,15 @@ ALL = (
     "dist-email",
     "dist-pacing",
     "dist-kill",
+    "metrics",
+    "webhooks",
+    "followups",
 )
 SURVEYS = ("survey-pages", "survey-load", "survey-export")
 DISTRIBUTION = ("dist-email", "dist-pacing", "dist-kill")
+METRICS = ("metrics",)
+WEBHOOKS = ("webhooks",)
+FOLLOWUPS = ("followups",)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -140,6 +146,45 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=10_000,
         help="email invitations of the dist-kill run (10,000)",
+    )
+    parser.add_argument(
+        "--metrics-responses",
+        type=int,
+        default=5_000_000,
+        help="completed responses of the metrics benchmark (5,000,000; two answers each)",
+    )
+    parser.add_argument(
+        "--metrics-conversations",
+        type=int,
+        default=1_000_000,
+        help="conversations of the metrics benchmark (1,000,000)",
+    )
+    parser.add_argument(
+        "--metrics-customers",
+        type=int,
+        default=500_000,
+        help="customers of the metrics benchmark (500,000)",
+    )
+    parser.add_argument(
+        "--metrics-requests",
+        type=int,
+        default=15,
+        help="timed calls per selector and filter combination (15)",
+    )
+    parser.add_argument(
+        "--webhook-events",
+        type=int,
+        default=2_000,
+        help="events fanned out to 5 webhook subscribers (2,000, i.e. 10,000 deliveries)",
+    )
+    parser.add_argument(
+        "--followup-responses",
+        type=int,
+        default=10_000,
+        help="detractor responses in the follow-up burst (10,000)",
+    )
+    parser.add_argument(
+        "--followup-workers", type=int, default=2, help="Celery workers of the follow-up burst (2)"
     )
     parser.add_argument(
         "--note", default="", help="a sentence about this run for docs/performance.md"
@@ -367,6 +412,15 @@ def main(argv: list[str]) -> int:
     survey_summary, survey_sections = _surveys(selected, args, var_dir)
     # Last: it empties the customer table and loads only what it invites.
     dist_summary, dist_sections = _distribution(selected, args, var_dir)
+    # After the distribution: it empties the customer table and loads its own ten million answers.
+    metrics_summary, metrics_sections = _metrics(selected, args, var_dir)
+    from benchmarks import webhooks as webhooks_bench
+
+    hooks_summary, hooks_sections = webhooks_bench.run(selected, args, var_dir)
+    from benchmarks import followups as followups_bench
+
+    # Last: it empties the customer table and loads its own detractors.
+    loop_summary, loop_sections = followups_bench.run(selected, args, var_dir)
 
     findings = Section(key="findings", title="Slow spots found", columns=[])
     findings.notes += _findings(import_figures, list_figures, scale_slowdown)
@@ -382,6 +436,12 @@ def main(argv: list[str]) -> int:
         printed += [survey_summary, *survey_sections]
     if dist_summary is not None:
         printed += [dist_summary, *dist_sections]
+    if metrics_summary is not None:
+        printed += [metrics_summary, *metrics_sections]
+    if hooks_summary is not None:
+        printed += [hooks_summary, *hooks_sections]
+    if loop_summary is not None:
+        printed += [loop_summary, *loop_sections]
     report.print_sections(printed)
     if args.write:
         note = args.note or f"This run took {elapsed / 60:.1f} minutes."
@@ -392,6 +452,9 @@ def main(argv: list[str]) -> int:
         for key, block_summary, block_sections, intro in (
             ("surveys", survey_summary, survey_sections, SURVEYS_INTRO),
             ("distribution", dist_summary, dist_sections, DISTRIBUTION_INTRO),
+            ("metrics", metrics_summary, metrics_sections, METRICS_INTRO),
+            ("webhooks", hooks_summary, hooks_sections, webhooks_bench.INTRO),
+            ("followups", loop_summary, loop_sections, followups_bench.INTRO),
         ):
             if block_summary is not None:
                 blocks[key] = report.render_block(
@@ -403,7 +466,9 @@ def main(argv: list[str]) -> int:
                     run_note=note,
                     intro=intro,
                 )
-        if blocks and selected <= set(SURVEYS) | set(DISTRIBUTION):
+        if blocks and selected <= (
+            set(SURVEYS) | set(DISTRIBUTION) | set(METRICS) | set(WEBHOOKS) | set(FOLLOWUPS)
+        ):
             # Only blocks ran: replace theirs and keep every other figure of the doc.
             for key, block in blocks.items():
                 path = report.write_block(key, block, args.output)
@@ -414,6 +479,33 @@ def main(argv: list[str]) -> int:
             path = report.write(text, args.output)
         print(f"\nwrote {path}")
     return 0
+
+
+METRICS_INTRO = (
+    "Figures for the speed targets of the metrics dashboards issue: the selectors behind the "
+    "dashboards (`metrics.selectors.overview`, `breakdown`, `trend`) over ten million answers "
+    "and a million conversations, against the bare SQL on the same rollup rows and against "
+    "computing from the raw rows, and how soon a new response shows (`benchmarks/metrics.py`). "
+    "This section is written by `benchmarks/run.py --write` on its own when only this benchmark "
+    "runs (`--only metrics`): it replaces the part of this file between its two markers and "
+    "leaves every other figure here as it was."
+)
+
+
+def _metrics(selected: set[str], args: argparse.Namespace, var_dir: Path) -> tuple[Any, list]:
+    """The metrics dashboards benchmark (benchmarks/metrics.py): its table and sections."""
+    if "metrics" not in selected:
+        return None, []
+    from benchmarks.metrics import bench_metrics
+
+    table, sections, _figures = bench_metrics(
+        var_dir,
+        responses=args.metrics_responses,
+        conversations=args.metrics_conversations,
+        customers=args.metrics_customers,
+        requests=args.metrics_requests,
+    )
+    return table, sections
 
 
 DISTRIBUTION_INTRO = (

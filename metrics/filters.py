@@ -187,7 +187,7 @@ def _int(params: Mapping[str, str], name: str, errors: dict[str, str]) -> int | 
     raw = (params.get(name) or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         errors[name] = _("Not a valid id.")
         return None
     return int(raw)
@@ -274,6 +274,8 @@ def filters_parse(
         errors["attribute"] = _("Choose the attribute this value is for.")
     elif len(value) > 100:
         errors["value"] = _("Enter at most 100 characters.")
+    elif not value.isprintable():
+        errors["value"] = _("Enter text without control characters.")
 
     agent = ids["agent"]
     if user is not None and not user.has_perm("metrics.view_all_metrics"):

@@ -10,13 +10,14 @@ when a filter cannot apply, the figure says so in ``note`` instead of ignoring i
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import json
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q, Sum
-from django.db.models.functions import TruncMonth, TruncWeek
+from django.db.models import Q, Sum, TextField
+from django.db.models.functions import Cast, TruncMonth, TruncWeek
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
@@ -213,29 +214,75 @@ def _fold_kinds(rows: Iterable[dict[str, Any]], kinds: dict[int, str], prefix: s
     return out
 
 
-def _durations(rows: Iterable[dict[str, Any]]) -> dict[str, formulas.Duration]:
-    totals: dict[str, list[Any]] = {"frt": [0, 0, []], "handling": [0, 0, []]}
-    for row in rows:
-        for key, count, total, hist in (
-            ("frt", "first_responses", "frt_sum", "frt_hist"),
-            ("handling", "resolved", "handling_sum", "handling_hist"),
-        ):
-            if row[count]:
-                totals[key][0] += row[count]
-                totals[key][1] += row[total]
-                totals[key][2] = formulas.histogram_add(totals[key][2], row[hist])
-    return {
-        key: formulas.duration_from_buckets(total=total, n=n, hist=hist)
-        for key, (n, total, hist) in totals.items()
-    }
+# What ``_Durations.add`` takes from a conversations rollup row, in this order.
+DURATION_COLUMNS = (
+    "first_responses",
+    "frt_sum",
+    "frt_text",
+    "resolved",
+    "handling_sum",
+    "handling_text",
+)
 
 
-def _conversation_rows(f: Filters) -> Any:
+class _Durations:
+    """First response and handling time summed over conversations rollup rows.
+
+    A period reads thousands of rows, and most hold one or two conversations, so their
+    histograms repeat: each distinct histogram (its JSON text) is counted, and decoded and added
+    once, which gives the sums ``formulas.histogram_add`` would give row by row."""
+
+    def __init__(self) -> None:
+        self.n = {"frt": 0, "handling": 0}
+        self.total = {"frt": 0, "handling": 0}
+        self.hists: dict[str, Counter[str]] = {"frt": Counter(), "handling": Counter()}
+
+    def add(
+        self,
+        first_responses: int,
+        frt_sum: int,
+        frt_text: str,
+        resolved: int,
+        handling_sum: int,
+        handling_text: str,
+    ) -> None:
+        if first_responses:
+            self.n["frt"] += first_responses
+            self.total["frt"] += frt_sum
+            self.hists["frt"][frt_text] += 1
+        if resolved:
+            self.n["handling"] += resolved
+            self.total["handling"] += handling_sum
+            self.hists["handling"][handling_text] += 1
+
+    def durations(self) -> dict[str, formulas.Duration]:
+        out = {}
+        for key, texts in self.hists.items():
+            hist: list[int] = []
+            for text, times in texts.items():
+                counts = json.loads(text)
+                if len(counts) > len(hist):
+                    hist.extend([0] * (len(counts) - len(hist)))
+                for i, count in enumerate(counts):
+                    if count:
+                        hist[i] += count * times
+            out[key] = formulas.duration_from_buckets(
+                total=self.total[key], n=self.n[key], hist=hist
+            )
+        return out
+
+
+def _conversation_rows(f: Filters, since: dt.date | None = None) -> Any:
+    """The conversations rollup rows of the period (or from ``since`` to its end) with a first
+    response or a resolution, their histograms as JSON text (``DURATION_COLUMNS``)."""
     return (
-        ConversationDaily.objects.filter(f.conversation_q(), day__gte=f.start, day__lte=f.end)
+        ConversationDaily.objects.filter(
+            f.conversation_q(), day__gte=since or f.start, day__lte=f.end
+        )
         .filter(Q(first_responses__gt=0) | Q(resolved__gt=0))
-        .values(
-            "first_responses", "frt_sum", "frt_hist", "resolved", "handling_sum", "handling_hist"
+        .annotate(
+            frt_text=Cast("frt_hist", TextField()),
+            handling_text=Cast("handling_hist", TextField()),
         )
     )
 
@@ -317,10 +364,13 @@ def overview(f: Filters) -> Overview:
     figures["response_rate"] = Figure(
         "response_rate", rate.value, rate.n, rate.margin, previous=rate_before.value
     )
-    durations, durations_before = (
-        _durations(_conversation_rows(f)),
-        _durations(_conversation_rows(previous)),
-    )
+    # Both periods in one read of the conversations rollup.
+    support = {True: _Durations(), False: _Durations()}
+    for day, *values in _conversation_rows(f, since=previous.start).values_list(
+        "day", *DURATION_COLUMNS
+    ):
+        support[day >= f.start].add(*values)
+    durations, durations_before = support[True].durations(), support[False].durations()
     for key in ("frt", "handling"):
         now, then = durations[key], durations_before[key]
         figures[key] = Figure(key, now.mean, now.n, median=now.median, previous=then.median)
@@ -414,13 +464,11 @@ def trend(f: Filters) -> list[TrendPoint]:
         point = point_of(row)
         if point is not None:
             delivered[point.start] += row["n"] or 0
-    conversations: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
-    for row in _conversation_rows(f).values(
-        "day", "first_responses", "frt_sum", "frt_hist", "resolved", "handling_sum", "handling_hist"
-    ):
-        point = point_of(row)
+    conversations: dict[dt.date, _Durations] = defaultdict(_Durations)
+    for day, *values in _conversation_rows(f).values_list("day", *DURATION_COLUMNS):
+        point = point_of({"day": day})
         if point is not None:
-            conversations[point.start].append(row)
+            conversations[point.start].add(*values)
     days = _customer_days(f)
     ordered = sorted(points)
     for index, start in enumerate(ordered):
@@ -431,7 +479,7 @@ def trend(f: Filters) -> list[TrendPoint]:
         invited = sum(k.get("invited", 0) for k in per_kind[start].values())
         rate = formulas.response_rate(responses=invited, delivered=delivered[start])
         point.values["response_rate"], point.counts["response_rate"] = rate.value, rate.n
-        durations = _durations(conversations[start])
+        durations = conversations[start].durations()
         for key in ("frt", "handling"):
             point.values[key], point.counts[key] = durations[key].median, durations[key].n
         last = ordered[index + 1] - dt.timedelta(days=1) if index + 1 < len(ordered) else f.end
@@ -517,26 +565,20 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
         kind = kinds.get(row["survey_id"], "")
         for name in RESPONSE_SUMS:
             per_key[row[column]][kind][name] += row[name] or 0
-    support: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    support: dict[Any, _Durations] = defaultdict(_Durations)
     conversation_column = _CONVERSATION_FIELD.get(by)
     if conversation_column and not f.sliced_by_journey:
-        for row in _conversation_rows(f).values(
-            conversation_column,
-            "first_responses",
-            "frt_sum",
-            "frt_hist",
-            "resolved",
-            "handling_sum",
-            "handling_hist",
+        for key, *values in _conversation_rows(f).values_list(
+            conversation_column, *DURATION_COLUMNS
         ):
-            support[row[conversation_column]].append(row)
+            support[key].add(*values)
     keys = set(per_key) | set(support)
     labels = _labels(by, keys)
     rows = []
     for key in keys:
         figures = _scores(per_key[key]) if key in per_key else {}
         if key in support:
-            for name, duration in _durations(support[key]).items():
+            for name, duration in support[key].durations().items():
                 figures[name] = Figure(name, duration.mean, duration.n, median=duration.median)
         responses = (
             sum(k.get("responses", 0) for k in per_key[key].values()) if key in per_key else 0
@@ -672,3 +714,112 @@ def verbatims(f: Filters, *, band: str = "", limit: int = 20) -> list[Verbatim]:
             )
         )
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# The dashboard pages: the filter bar's choices, the journey to map, each agent's comments
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class FilterOptions:
+    surveys: list[tuple[int, str]]
+    journeys: list[tuple[int, str]]
+    stages: list[tuple[str, list[tuple[int, str]]]]  # grouped by journey
+    touchpoints: list[tuple[str, list[tuple[int, str]]]]  # grouped by journey · stage
+    teams: list[tuple[int, str]]
+    agents: list[tuple[int, str]]
+    all_agents: bool  # False: the user sees their own figures only
+
+
+def filter_options(*, user: User) -> FilterOptions:
+    """What each select of the dashboards' filter bar offers this user (six small queries)."""
+    from journeys.models import Stage
+
+    stages: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for stage in Stage.objects.filter(
+        archived_at__isnull=True, journey__archived_at__isnull=True
+    ).select_related("journey"):
+        stages[stage.journey.name].append((stage.pk, stage.name))
+    touchpoints: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for touchpoint in Touchpoint.objects.filter(
+        archived_at__isnull=True,
+        stage__archived_at__isnull=True,
+        stage__journey__archived_at__isnull=True,
+    ).select_related("stage__journey"):
+        group = f"{touchpoint.stage.journey.name} · {touchpoint.stage.name}"
+        touchpoints[group].append((touchpoint.pk, touchpoint.name))
+    all_agents = user.has_perm("metrics.view_all_metrics")
+    agents = (
+        User.objects.filter(is_active=True).order_by("name", "email")
+        if all_agents
+        else User.objects.filter(pk=user.pk)
+    )
+    return FilterOptions(
+        surveys=list(
+            Survey.objects.exclude(status=Survey.Status.DRAFT)
+            .order_by("name", "id")
+            .values_list("pk", "name")
+        ),
+        journeys=list(
+            Journey.objects.filter(archived_at__isnull=True)
+            .order_by("name", "id")
+            .values_list("pk", "name")
+        ),
+        stages=list(stages.items()),
+        touchpoints=list(touchpoints.items()),
+        teams=list(Team.objects.order_by("name", "id").values_list("pk", "name")),
+        agents=[(u.pk, u.get_full_name() or u.email) for u in agents.only("pk", "name", "email")],
+        all_agents=all_agents,
+    )
+
+
+def journey_for_map(f: Filters) -> Journey | None:
+    """The journey the touchpoints dashboard maps: the chosen one, else the first active one."""
+    if f.journey is not None:
+        return Journey.objects.filter(pk=f.journey).first()
+    return Journey.objects.filter(archived_at__isnull=True).order_by("name", "id").first()
+
+
+def _verbatim(answer: Answer) -> Verbatim:
+    response = answer.response
+    customer, agent = response.customer, response.agent
+    return Verbatim(
+        response_id=response.pk,
+        customer_id=customer.pk if customer else None,
+        customer_name=(customer.name or customer.email) if customer else "",
+        survey_name=response.survey.name,
+        score=response.score,
+        band=response.band,
+        text=answer.text,
+        completed_at=response.completed_at,  # type: ignore[arg-type]
+        agent_name=(agent.get_full_name() or agent.email) if agent else "",
+    )
+
+
+def verbatims_by_agent(
+    f: Filters, *, agents: Iterable[int], per_agent: int = 3
+) -> dict[int, list[Verbatim]]:
+    """Each agent's latest open-text answers (newest first), in one query for all of them."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+
+    wanted = [pk for pk in agents if pk]
+    if not wanted:
+        return {}
+    answers = (
+        Answer.objects.filter(f.raw_response_q("response__"), response__agent_id__in=wanted)
+        .exclude(text="")
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("response__agent_id")],
+                order_by=[F("response__completed_at").desc(), F("id").desc()],
+            )
+        )
+        .filter(rank__lte=per_agent)
+        .select_related("response__survey", "response__customer", "response__agent")
+        .order_by("response__agent_id", "rank")
+    )
+    out: dict[int, list[Verbatim]] = defaultdict(list)
+    for answer in answers:
+        out[answer.response.agent_id].append(_verbatim(answer))  # type: ignore[index]
+    return dict(out)

@@ -98,7 +98,7 @@ def test_navigation_depends_on_role(client, agent, admin_user):
     assert ">Inbox<" in page and ">Customers<" in page and ">Journeys<" in page
     assert "/accounts/users/" not in page
     assert ">Surveys<" in page  # agents read surveys and their answers
-    assert ">Dashboards<" not in page  # not built yet: hidden, not stubbed
+    assert ">Dashboards<" in page  # their own figures
     client.force_login(admin_user)
     assert "/accounts/users/" in client.get(reverse("accounts:profile")).content.decode()
 

@@ -14,10 +14,11 @@ from tests.conftest import assert_accessible, make_user, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-NAV = {  # (shown, hidden); sections of later issues are hidden until they are built
-    Role.AGENT: (["Inbox", "Surveys", "Customers", "Journeys"], ["Dashboards"]),
-    Role.CX_LEAD: (["Inbox", "Surveys", "Customers", "Journeys"], ["Dashboards"]),
-    Role.ADMIN: (["Inbox", "Surveys", "Customers", "Journeys"], ["Dashboards"]),
+EVERY_SECTION = ["Inbox", "Follow-ups", "Surveys", "Dashboards", "Customers", "Journeys"]
+NAV = {  # (shown, hidden): agents see their own follow-ups and figures
+    Role.AGENT: (EVERY_SECTION, []),
+    Role.CX_LEAD: (EVERY_SECTION, []),
+    Role.ADMIN: (EVERY_SECTION, []),
 }
 
 

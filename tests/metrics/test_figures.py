@@ -165,6 +165,8 @@ def test_an_attribute_filter_reads_the_attribute_slice(cx_lead):
         ({"attribute": "password", "value": "x"}, "attribute"),
         ({"attribute": "plan"}, "value"),
         ({"touchpoint": "-1"}, "touchpoint"),
+        ({"survey": "²"}, "survey"),
+        ({"attribute": "plan", "value": "gold\x00"}, "value"),
         ({"agent": "123456"}, "agent"),
     ],
 )
