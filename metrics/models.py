@@ -46,7 +46,7 @@ class Rollup(models.Model):
         abstract = True
 
 
-class ResponseDaily(Rollup):
+class ResponseCounts(Rollup):
     """Completed responses, by the day they were completed."""
 
     survey_id = models.BigIntegerField()
@@ -66,7 +66,7 @@ class ResponseDaily(Rollup):
     fulfilment_answered = models.PositiveIntegerField(default=0)  # "did you get what you came for"
     fulfilled = models.PositiveIntegerField(default=0)  # … answered yes
 
-    DIMENSIONS = RESPONSE_DIMENSIONS
+    DIMENSIONS: tuple[str, ...] = RESPONSE_DIMENSIONS
     COUNTERS = (
         "responses",
         "invited",
@@ -79,6 +79,14 @@ class ResponseDaily(Rollup):
         "fulfilled",
     )
 
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.survey_id}"
+
+
+class ResponseDaily(ResponseCounts):
     class Meta:
         verbose_name = _("daily response counts")
         verbose_name_plural = _("daily response counts")
@@ -96,11 +104,8 @@ class ResponseDaily(Rollup):
             ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.day} {self.survey_id}"
 
-
-class InvitationDaily(Rollup):
+class InvitationCounts(Rollup):
     """Invitations that reached the customer (sent and not failed or bounced), by the day they
     were sent: the denominator of the response rate."""
 
@@ -112,9 +117,17 @@ class InvitationDaily(Rollup):
     agent_id = models.BigIntegerField(default=0)
     delivered = models.PositiveIntegerField(default=0)
 
-    DIMENSIONS = INVITATION_DIMENSIONS
+    DIMENSIONS: tuple[str, ...] = INVITATION_DIMENSIONS
     COUNTERS = ("delivered",)
 
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.survey_id}"
+
+
+class InvitationDaily(InvitationCounts):
     class Meta:
         verbose_name = _("daily invitation counts")
         verbose_name_plural = _("daily invitation counts")
@@ -132,11 +145,8 @@ class InvitationDaily(Rollup):
             ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.day} {self.survey_id}"
 
-
-class ConversationDaily(Rollup):
+class ConversationCounts(Rollup):
     """Conversations: opened by the day they were opened, first responses by the day of the
     reply, resolutions by the day they were resolved. Durations are in seconds; ``*_hist`` count
     them in the buckets of ``metrics.formulas.BUCKETS`` (for the median)."""
@@ -153,10 +163,18 @@ class ConversationDaily(Rollup):
     handling_sum = models.BigIntegerField(default=0)
     handling_hist = models.JSONField(default=list)
 
-    DIMENSIONS = CONVERSATION_DIMENSIONS
+    DIMENSIONS: tuple[str, ...] = CONVERSATION_DIMENSIONS
     COUNTERS = ("opened", "first_responses", "frt_sum", "resolved", "handling_sum")
     HISTOGRAMS = ("frt_hist", "handling_hist")
 
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel}"
+
+
+class ConversationDaily(ConversationCounts):
     class Meta:
         verbose_name = _("daily conversation counts")
         verbose_name_plural = _("daily conversation counts")
@@ -174,8 +192,104 @@ class ConversationDaily(Rollup):
             ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.day} {self.channel}"
+
+class Cube(Rollup):
+    """Rollup rows summed again over fewer dimensions, per day and per calendar month.
+
+    The daily rollups keep every dimension, so a day holds nearly as many rows as it had
+    responses or conversations (docs/metrics.md, "Rollup grain"): fine for a week or for one
+    agent, slow for a year. A cube drops the dimensions a reading does not filter or group on:
+    ``c`` (coarse) keeps what the journey and channel dashboards use, ``p`` (people) what the team
+    and agent views use. Each cube has a row per day (``span`` "d") and per calendar month
+    (``span`` "m", ``day`` its first day). A dropped dimension holds 0 or "" in every row of the
+    cube. ``metrics.selectors`` reads the smallest cube that has every dimension it needs, the
+    month rows for the whole months of the period and the day rows for its ends."""
+
+    DAY = "d"
+    MONTH = "m"
+
+    cube = models.CharField(max_length=1)
+    span = models.CharField(max_length=1)
+
+    CUBES: dict[str, tuple[str, ...]] = {}
+
+    class Meta:
+        abstract = True
+
+
+class ResponseCube(Cube, ResponseCounts):
+    CUBES = {
+        "c": ("survey_id", "touchpoint_id", "channel", "language", "reason"),
+        "p": ("survey_id", "channel", "team_id", "agent_id"),
+    }
+    DIMENSIONS = ("cube", "span", *RESPONSE_DIMENSIONS)
+
+    class Meta:
+        verbose_name = _("response counts by cube")
+        verbose_name_plural = _("response counts by cube")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cube", "span", "day", "attribute", "value", *RESPONSE_DIMENSIONS],
+                name="metrics_response_cube_grain",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["cube", "span", "attribute", "value", "day"], name="metrics_respcube_slice"
+            )
+        ]
+
+
+class InvitationCube(Cube, InvitationCounts):
+    CUBES = {
+        "c": ("survey_id", "touchpoint_id", "channel", "language"),
+        "p": ("survey_id", "channel", "team_id", "agent_id"),
+    }
+    DIMENSIONS = ("cube", "span", *INVITATION_DIMENSIONS)
+
+    class Meta:
+        verbose_name = _("invitation counts by cube")
+        verbose_name_plural = _("invitation counts by cube")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cube", "span", "day", "attribute", "value", *INVITATION_DIMENSIONS],
+                name="metrics_invitation_cube_grain",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["cube", "span", "attribute", "value", "day"], name="metrics_invcube_slice"
+            )
+        ]
+
+
+class ConversationCube(Cube, ConversationCounts):
+    CUBES = {"c": ("channel", "language"), "p": ("channel", "team_id", "agent_id")}
+    DIMENSIONS = ("cube", "span", *CONVERSATION_DIMENSIONS)
+
+    class Meta:
+        verbose_name = _("conversation counts by cube")
+        verbose_name_plural = _("conversation counts by cube")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cube", "span", "day", "attribute", "value", *CONVERSATION_DIMENSIONS],
+                name="metrics_conversation_cube_grain",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["cube", "span", "attribute", "value", "day"], name="metrics_convcube_slice"
+            )
+        ]
+
+
+# Each daily rollup's cube (``metrics.services`` writes them together, ``metrics.selectors``
+# picks one or the other).
+CUBE_OF: dict[type[Rollup], type[Cube]] = {
+    ResponseDaily: ResponseCube,
+    InvitationDaily: InvitationCube,
+    ConversationDaily: ConversationCube,
+}
 
 
 class CustomerDaily(Rollup):

@@ -26,10 +26,13 @@ from journeys.models import Journey, Touchpoint
 from metrics import formulas
 from metrics.filters import CHANNELS, Filters
 from metrics.models import (
+    CUBE_OF,
     ConversationDaily,
+    Cube,
     CustomerDaily,
     InvitationDaily,
     ResponseDaily,
+    Rollup,
     RollupState,
 )
 from surveys.models import Answer, Question, Survey
@@ -173,8 +176,80 @@ def _period_sums(fields: Iterable[str], current: Filters) -> dict[str, Any]:
     return sums
 
 
-def _in_both_periods(f: Filters) -> Q:
-    return Q(day__gte=f.previous().start, day__lte=f.end)
+# ------------------------------------------------------------------------------------------------
+# Where the rows come from: the smallest cube with the dimensions a reading needs, else the daily
+# rollup; month rows for the whole months of a period, day rows for its ends
+# ------------------------------------------------------------------------------------------------
+Period = tuple[dt.date, dt.date]
+
+
+def _filtered_dimensions(f: Filters) -> set[str]:
+    """The rollup dimensions the filters narrow (the attribute slice is in every rollup)."""
+    dims = set()
+    if f.survey is not None:
+        dims.add("survey_id")
+    if f.touchpoints is not None:
+        dims.add("touchpoint_id")
+    if f.channel:
+        dims.add("channel")
+    if f.language:
+        dims.add("language")
+    if f.team is not None:
+        dims.add("team_id")
+    if f.agent is not None:
+        dims.add("agent_id")
+    return dims
+
+
+def _span_q(start: dt.date, end: dt.date, *, months: bool) -> Q:
+    """A cube's rows for ``start``–``end``: the month rows of the whole calendar months inside
+    it and the day rows of the days around them (or day rows only)."""
+    days = Q(span=Cube.DAY, day__gte=start, day__lte=end)
+    if not months:
+        return days
+    first = (
+        start if start.day == 1 else (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    )
+    after = end + dt.timedelta(days=1)
+    stop = after if after.day == 1 else end.replace(day=1)  # the day after the last whole month
+    if first >= stop:
+        return days
+    q = Q(span=Cube.MONTH, day__gte=first, day__lt=stop)
+    if start < first:
+        q |= Q(span=Cube.DAY, day__gte=start, day__lt=first)
+    if stop <= end:
+        q |= Q(span=Cube.DAY, day__gte=stop, day__lte=end)
+    return q
+
+
+def _rows(
+    daily: type[Rollup],
+    f: Filters,
+    *needs: str,
+    periods: Iterable[Period] | None = None,
+    months: bool = True,
+) -> Any:
+    """``daily``'s rows (or its cube's) for ``periods`` (the filters' period by default), for a
+    reading that filters as ``f`` does and also groups on the dimensions ``needs``. The filters'
+    own conditions are the caller's to add (``f.response_q()``…): every cube has the columns."""
+    spans = list(periods or [(f.start, f.end)])
+    wanted = (_filtered_dimensions(f) | set(needs)) & set(daily.DIMENSIONS)
+    cube = CUBE_OF.get(daily)
+    for name, dims in cube.CUBES.items() if cube else ():
+        if wanted <= set(dims):
+            q = Q()
+            for start, end in spans:
+                q |= _span_q(start, end, months=months)
+            return cube._default_manager.filter(q, cube=name)  # type: ignore[union-attr]
+    q = Q()
+    for start, end in spans:
+        q |= Q(day__gte=start, day__lte=end)
+    return daily._default_manager.filter(q)
+
+
+def _both_periods(f: Filters) -> list[Period]:
+    previous = f.previous()
+    return [(previous.start, previous.end), (f.start, f.end)]
 
 
 def _scores(by_kind: dict[str, dict[str, int]]) -> dict[str, Figure]:
@@ -272,13 +347,14 @@ class _Durations:
         return out
 
 
-def _conversation_rows(f: Filters, since: dt.date | None = None) -> Any:
-    """The conversations rollup rows of the period (or from ``since`` to its end) with a first
-    response or a resolution, their histograms as JSON text (``DURATION_COLUMNS``)."""
+def _conversation_rows(
+    f: Filters, *needs: str, periods: Iterable[Period] | None = None, months: bool = True
+) -> Any:
+    """The conversations rollup rows of the period (or ``periods``) with a first response or a
+    resolution, their histograms as JSON text (``DURATION_COLUMNS``)."""
     return (
-        ConversationDaily.objects.filter(
-            f.conversation_q(), day__gte=since or f.start, day__lte=f.end
-        )
+        _rows(ConversationDaily, f, *needs, periods=periods, months=months)
+        .filter(f.conversation_q())
         .filter(Q(first_responses__gt=0) | Q(resolved__gt=0))
         .annotate(
             frt_text=Cast("frt_hist", TextField()),
@@ -338,7 +414,8 @@ def overview(f: Filters) -> Overview:
     kinds = _survey_kinds()
     previous = f.previous()
     rows = list(
-        ResponseDaily.objects.filter(f.response_q(), _in_both_periods(f))
+        _rows(ResponseDaily, f, "survey_id", periods=_both_periods(f))
+        .filter(f.response_q())
         .values("survey_id")
         .annotate(**_period_sums(RESPONSE_SUMS, f))
     )
@@ -348,8 +425,10 @@ def overview(f: Filters) -> Overview:
     )
     figures = _scores(current_kinds)
     before = _scores(previous_kinds)
-    delivered = InvitationDaily.objects.filter(f.response_q(), _in_both_periods(f)).aggregate(
-        **_period_sums(["delivered"], f)
+    delivered = (
+        _rows(InvitationDaily, f, periods=_both_periods(f))
+        .filter(f.response_q())
+        .aggregate(**_period_sums(["delivered"], f))
     )
     invited = {
         prefix: sum(k.get("invited", 0) for k in by_kind.values())
@@ -366,7 +445,7 @@ def overview(f: Filters) -> Overview:
     )
     # Both periods in one read of the conversations rollup.
     support = {True: _Durations(), False: _Durations()}
-    for day, *values in _conversation_rows(f, since=previous.start).values_list(
+    for day, *values in _conversation_rows(f, periods=_both_periods(f)).values_list(
         "day", *DURATION_COLUMNS
     ):
         support[day >= f.start].add(*values)
@@ -447,8 +526,10 @@ def trend(f: Filters) -> list[TrendPoint]:
     per_kind: dict[dt.date, dict[str, dict[str, int]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(int))
     )
+    # Month rows only serve monthly points (a month row's day is the month's first).
+    months = f.grain == "month"
     responses = grouped(
-        ResponseDaily.objects.filter(f.response_q(), day__gte=f.start, day__lte=f.end), "survey_id"
+        _rows(ResponseDaily, f, "survey_id", months=months).filter(f.response_q()), "survey_id"
     ).annotate(**{name: Sum(name) for name in RESPONSE_SUMS})
     for row in responses:
         point = point_of(row)
@@ -458,14 +539,14 @@ def trend(f: Filters) -> list[TrendPoint]:
         for name in RESPONSE_SUMS:
             per_kind[point.start][kind][name] += row[name] or 0
     delivered: dict[dt.date, int] = defaultdict(int)
-    for row in grouped(
-        InvitationDaily.objects.filter(f.response_q(), day__gte=f.start, day__lte=f.end)
-    ).annotate(n=Sum("delivered")):
+    for row in grouped(_rows(InvitationDaily, f, months=months).filter(f.response_q())).annotate(
+        n=Sum("delivered")
+    ):
         point = point_of(row)
         if point is not None:
             delivered[point.start] += row["n"] or 0
     conversations: dict[dt.date, _Durations] = defaultdict(_Durations)
-    for day, *values in _conversation_rows(f).values_list("day", *DURATION_COLUMNS):
+    for day, *values in _conversation_rows(f, months=months).values_list("day", *DURATION_COLUMNS):
         point = point_of({"day": day})
         if point is not None:
             conversations[point.start].add(*values)
@@ -558,7 +639,8 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
         lambda: defaultdict(lambda: defaultdict(int))
     )
     for row in (
-        ResponseDaily.objects.filter(f.response_q(), day__gte=f.start, day__lte=f.end)
+        _rows(ResponseDaily, f, column, "survey_id")
+        .filter(f.response_q())
         .values(column, "survey_id")
         .annotate(**{name: Sum(name) for name in RESPONSE_SUMS})
     ):
@@ -568,7 +650,7 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
     support: dict[Any, _Durations] = defaultdict(_Durations)
     conversation_column = _CONVERSATION_FIELD.get(by)
     if conversation_column and not f.sliced_by_journey:
-        for key, *values in _conversation_rows(f).values_list(
+        for key, *values in _conversation_rows(f, conversation_column).values_list(
             conversation_column, *DURATION_COLUMNS
         ):
             support[key].add(*values)
@@ -625,7 +707,8 @@ def visit_intent(f: Filters) -> list[IntentRow]:
     fulfilled: dict[str, int] = defaultdict(int)
     answered: dict[str, int] = defaultdict(int)
     for row in (
-        ResponseDaily.objects.filter(f.response_q(), day__gte=f.start, day__lte=f.end)
+        _rows(ResponseDaily, f, "reason")
+        .filter(f.response_q())
         .exclude(reason="")
         .values("reason")
         .annotate(n=Sum("responses"), yes=Sum("fulfilled"), asked=Sum("fulfilment_answered"))

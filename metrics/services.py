@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
@@ -33,7 +33,9 @@ from inbox.models import Conversation, Delivery
 from journeys.models import Customer
 from metrics import formulas
 from metrics.models import (
+    CUBE_OF,
     ConversationDaily,
+    Cube,
     CustomerDaily,
     InvitationDaily,
     ResponseDaily,
@@ -102,6 +104,19 @@ class _Sums:
                 else:
                     sums[name] += amount
 
+    def merge(self, key: Key, sums: dict[str, Any]) -> None:
+        """Add one row's sums (counters, and histograms as bucket → count) to ``key``'s."""
+        target = self.rows.get(key)
+        if target is None:
+            target = self.rows[key] = defaultdict(int)
+        for name, amount in sums.items():
+            if isinstance(amount, dict):
+                hist = target.setdefault(name, defaultdict(int))
+                for bucket, count in amount.items():
+                    hist[bucket] += count
+            else:
+                target[name] += amount
+
     def _fields(self, sums: dict[str, Any]) -> dict[str, Any]:
         """A key's counters, and its histograms as lists of counts per bucket."""
         fields = dict(sums)
@@ -134,7 +149,8 @@ class _Sums:
         counters = self.model.COUNTERS
         histograms = getattr(self.model, "HISTOGRAMS", ())
         rows = self.rows
-        for key in sorted(rows, key=lambda key: (key[1], key[2], key[0])):
+        # A cube's key starts (day, attribute, value, cube, span, …): cube and span first.
+        for key in sorted(rows, key=_cube_order if issubclass(self.model, Cube) else _order):
             fields = self._fields(rows[key])
             yield (
                 *key,
@@ -143,9 +159,22 @@ class _Sums:
             )
 
 
+def _order(key: Key) -> Key:
+    return (key[1], key[2], key[0])
+
+
+def _cube_order(key: Key) -> Key:
+    return (key[3], key[4], key[1], key[2], key[0])
+
+
 def _replace(model: type[Rollup], since: dt.date | None, sums: _Sums) -> int:
     manager = model._default_manager
-    stale = manager.all() if since is None else manager.filter(day__gte=since)
+    return _write(model, manager.all() if since is None else manager.filter(day__gte=since), sums)
+
+
+def _write(model: type[Rollup], stale: Any, sums: _Sums) -> int:
+    """Delete the ``stale`` rows and write ``sums`` in their place."""
+    manager = model._default_manager
     stale.delete()
     if connection.vendor == "postgresql":
         # A rebuild writes millions of rows: COPY takes a few seconds where bulk_create spends
@@ -163,6 +192,77 @@ def _replace(model: type[Rollup], since: dt.date | None, sums: _Sums) -> int:
         return written
     made = manager.bulk_create(sums.objects(), batch_size=2000)
     return len(made)
+
+
+# ------------------------------------------------------------------------------------------------
+# Cubes: the daily rows summed again over fewer dimensions, by day and by month
+# ------------------------------------------------------------------------------------------------
+
+
+def _month(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _dropped(model: type[Cube]) -> dict[str, list[tuple[int, Any]]]:
+    """Per cube, the dimensions it drops: (their place in the daily key, the value they get)."""
+    dimensions = model.DIMENSIONS[2:]
+    out = {}
+    for cube, kept in model.CUBES.items():
+        out[cube] = [
+            (i, "" if isinstance(model._meta.get_field(name), models.CharField) else 0)
+            for i, name in enumerate(dimensions)
+            if name not in kept
+        ]
+    return out
+
+
+def _cube_sums(model: type[Cube], daily: _Sums, since: dt.date | None) -> _Sums:
+    """The cube rows for the days from ``since`` on, from the daily rows just summed, and the
+    month rows of the months from ``since``'s on: their days before ``since`` are read back from
+    the cube's stored day rows, so a refresh of the last days keeps whole months right."""
+    sums = _Sums(model)
+    dropped = _dropped(model)
+    for (day, attribute, value, *dims), row in daily.rows.items():
+        for cube, places in dropped.items():
+            projected = list(dims)
+            for i, empty in places:
+                projected[i] = empty
+            sums.merge((day, attribute, value, cube, Cube.DAY, *projected), row)
+    months = _Sums(model)
+    for (day, attribute, value, cube, _span, *dims), row in sums.rows.items():
+        months.merge((_month(day), attribute, value, cube, Cube.MONTH, *dims), row)
+    if since is not None and since.day > 1:
+        counters = [*model.COUNTERS, *getattr(model, "HISTOGRAMS", ())]
+        earlier = model._default_manager.filter(
+            span=Cube.DAY, day__gte=_month(since), day__lt=since
+        ).values_list("day", "attribute", "value", "cube", *model.DIMENSIONS[2:], *counters)
+        row_values: Iterator[tuple[Any, ...]] = earlier.iterator(chunk_size=CHUNK)
+        for day, attribute, value, cube, *rest in row_values:
+            dims, amounts = rest[: len(rest) - len(counters)], rest[len(rest) - len(counters) :]
+            row = {
+                name: (
+                    {i: count for i, count in enumerate(amount) if count}
+                    if isinstance(amount, list)
+                    else amount
+                )
+                for name, amount in zip(counters, amounts, strict=True)
+            }
+            months.merge((_month(day), attribute, value, cube, Cube.MONTH, *dims), row)
+    sums.rows.update(months.rows)
+    return sums
+
+
+def _replace_cube(model: type[Rollup], since: dt.date | None, daily: _Sums) -> int:
+    cube = CUBE_OF[model]
+    manager = cube._default_manager
+    stale = (
+        manager.all()
+        if since is None
+        else manager.filter(
+            Q(span=Cube.DAY, day__gte=since) | Q(span=Cube.MONTH, day__gte=_month(since))
+        )
+    )
+    return _write(cube, stale, _cube_sums(cube, daily, since))
 
 
 def _locked(name: str) -> RollupState:
@@ -385,7 +485,9 @@ def _customers() -> _Sums:
 def _refresh(name: str, model: type[Rollup], since: dt.date | None, build: Any) -> int:
     with transaction.atomic():
         state = _locked(name)
-        written = _replace(model, since, build(since))
+        daily = build(since)
+        written = _replace(model, since, daily)
+        _replace_cube(model, since, daily)
         state.refreshed_at = timezone.now()
         state.save(update_fields=["refreshed_at"])
     return written
