@@ -41,7 +41,7 @@ app.conf.beat_schedule = {
     "metrics-refresh": {"task": "metrics.refresh", "schedule": 60.0},
     "metrics-rebuild": {"task": "metrics.rebuild", "schedule": crontab(hour=2, minute=53)},
     "metrics-followups-escalate": {"task": "metrics.followups.escalate", "schedule": 60.0},
-    "metrics-followups-sweep": {"task": "metrics.followups.sweep", "schedule": 300.0},
+    "metrics-followups-sweep": {"task": "metrics.followups.sweep", "schedule": 60.0},
     "metrics-reports-send": {"task": "metrics.reports.send", "schedule": crontab(minute="*/15")},
     "journeys-customer-import-sweep": {"task": "journeys.customer_import_sweep", "schedule": 300.0},
     "journeys-purge-old-import-files": {
@@ -50,7 +50,7 @@ app.conf.beat_schedule = {
     },
 }
 
-# Outgoing webhooks (docs/webhooks.md): one task per delivery on the default queue; the sweep
+# Outgoing webhooks (docs/webhooks.md): one task per event on the default queue; the sweep
 # queues retries that have fallen due (and deliveries whose task was lost), so retry times are
 # kept to within its 30 s.
 app.autodiscover_tasks(["cxm.webhooks"])

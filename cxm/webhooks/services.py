@@ -1,9 +1,11 @@
 """Outgoing webhooks: events other tools subscribe to.
 
 Publishing (``event_publish``) only writes delivery rows, in the caller's transaction, and asks
-for one task per row after commit: no HTTP call ever happens in a request. The task
-(``delivery_attempt``) claims its row, sends outside any transaction, and records the attempt;
-a failure is retried with exponential backoff by the beat sweep (``deliveries_requeue``).
+for one task per event after commit: no HTTP call ever happens in a request. The task
+(``deliveries_attempt``) claims each of the event's rows on its own, sends outside any
+transaction, and records the attempt; after a failed or slow attempt the event's remaining rows
+become tasks of their own, and a failure is retried with exponential backoff by the beat sweep
+(``deliveries_requeue``).
 """
 
 from __future__ import annotations
