@@ -110,9 +110,13 @@ def histogram_add(hist: Sequence[int], other: Sequence[int]) -> list[int]:
 
 
 def duration_from_buckets(*, total: float, n: int, hist: Sequence[int]) -> Duration:
-    """Mean (exact, from the sum) and median (interpolated inside its bucket) of durations."""
+    """Mean (exact, from the sum) and median (interpolated inside its bucket) of durations.
+
+    The median of one or two durations is their mean, which the sum gives exactly."""
     if n == 0:
         return Duration(None, None, 0)
+    if n <= 2:
+        return Duration(total / n, total / n, n)
     counts = sum(hist)
     half = counts / 2
     seen = 0

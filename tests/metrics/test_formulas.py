@@ -85,3 +85,22 @@ def test_nps_stays_in_range(promoters, passives, detractors):
     score = formulas.nps(promoters=promoters, passives=passives, detractors=detractors)
     if score.value is not None:
         assert -100 <= score.value <= 100 and score.margin is not None and score.margin >= 0
+
+
+@pytest.mark.parametrize("seconds", [[90], [90, 200], [5, 7_000_000]])
+def test_the_median_of_one_or_two_durations_is_exact(seconds):
+    hist: list[int] = []
+    for value in seconds:
+        hist = formulas.histogram_add(hist, [0] * formulas.bucket_of(value) + [1])
+    got = formulas.duration_from_buckets(total=sum(seconds), n=len(seconds), hist=hist)
+    assert got.median == got.mean == sum(seconds) / len(seconds)
+
+
+def test_the_median_of_three_durations_lies_in_the_middle_ones_bucket():
+    seconds = [60, 120, 600]
+    hist: list[int] = []
+    for value in seconds:
+        hist = formulas.histogram_add(hist, [0] * formulas.bucket_of(value) + [1])
+    got = formulas.duration_from_buckets(total=sum(seconds), n=3, hist=hist)
+    index = formulas.bucket_of(120)
+    assert formulas.BUCKET_EDGES[index] <= got.median <= formulas.BUCKET_EDGES[index + 1]
