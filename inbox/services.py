@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from cxm.errors import ApplicationError
 from cxm.jobs import Job, enqueue_on_commit
+from cxm.webhooks.payloads import customer_summary
 from cxm.webhooks.services import event_publish, event_subscribed
 from inbox.channels.base import (
     DeliveryStatus,
@@ -435,16 +436,6 @@ def message_receive(
     return message
 
 
-def _customer_summary(customer: Customer) -> dict[str, Any]:
-    return {
-        "id": customer.pk,
-        "external_id": customer.external_id,
-        "name": customer.name,
-        "email": customer.email,
-        "phone": customer.phone,
-    }
-
-
 def _conversation_created_publish(conversation: Conversation) -> None:
     """Outgoing webhook ``conversation.created``, in the creating transaction (the delivery rows
     commit with the conversation; docs/webhooks.md)."""
@@ -461,7 +452,7 @@ def _conversation_created_publish(conversation: Conversation) -> None:
             "team_id": conversation.team_id,
             "assignee_id": conversation.assignee_id,
             "customer_id": conversation.customer_id,
-            "customer": _customer_summary(conversation.customer),
+            "customer": customer_summary(conversation.customer),
             "created_at": conversation.created_at,
         },
     )
@@ -487,7 +478,7 @@ def _message_received_publish(
             "auto_reply": message.is_auto_reply,
             "attachments": attachments,
             "customer_id": conversation.customer_id,
-            "customer": _customer_summary(conversation.customer),
+            "customer": customer_summary(conversation.customer),
             "received_at": message.created_at,
         },
     )

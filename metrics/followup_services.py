@@ -34,6 +34,7 @@ from cxm.accounts.models import Role, Team, User
 from cxm.core.services import notification_send
 from cxm.errors import ApplicationError
 from cxm.jobs import Job, enqueue_on_commit
+from cxm.webhooks.payloads import customer_summary
 from inbox import services as inbox
 from inbox.models import ChannelAccount, Conversation, Message, Suppression
 from journeys.models import Customer, Touchpoint, TouchpointChannel
@@ -746,14 +747,21 @@ def payload(followup: FollowUp) -> dict[str, Any]:
     """What the ``followup.opened`` and ``followup.closed`` webhooks carry."""
     owner = followup.owner
     cause = followup.root_cause
+    base = settings.PUBLIC_BASE_URL
     return {
         "id": followup.pk,
+        "url": base + reverse("followups:followup-detail", args=[followup.pk]),
         "status": followup.status,
         "response_id": followup.response_id,
+        "response_url": base + reverse("surveys:response-detail", args=[followup.response_id])
+        if followup.response_id
+        else None,
         "survey_id": followup.survey_id,
         "score": followup.score,
         "band": followup.band,
+        "conversation_id": followup.conversation_id,
         "customer_id": followup.customer_id,
+        "customer": customer_summary(followup.customer),
         "owner": {"id": owner.pk, "name": owner.name, "email": owner.email} if owner else None,
         "team_id": followup.team_id,
         "priority": followup.priority,

@@ -74,6 +74,7 @@ def response_webhook_data(response_id: int) -> dict[str, object] | None:
     from django.conf import settings
     from django.urls import reverse
 
+    from cxm.webhooks.payloads import customer_summary
     from surveys.models import Answer, Response
 
     response = (
@@ -116,15 +117,7 @@ def response_webhook_data(response_id: int) -> dict[str, object] | None:
         "band": response.band or None,
         "answers": answers,
         "customer_id": response.customer_id,
-        "customer": {
-            "id": customer.pk,
-            "external_id": customer.external_id,
-            "name": customer.name,
-            "email": customer.email,
-            "phone": customer.phone,
-        }
-        if customer is not None
-        else None,
+        "customer": customer_summary(customer),
         "channel": response.channel,
         "language": response.language,
         "touchpoint": {"id": response.touchpoint.pk, "name": response.touchpoint.name}

@@ -14,6 +14,19 @@ from django.utils.translation import gettext as _
 from cxm.webhooks.models import TEST_EVENT, Event
 
 
+def customer_summary(customer: Any) -> dict[str, Any] | None:
+    """The ``customer`` object of every event payload (None for no customer)."""
+    if customer is None:
+        return None
+    return {
+        "id": customer.pk,
+        "external_id": customer.external_id,
+        "name": customer.name,
+        "email": customer.email,
+        "phone": customer.phone,
+    }
+
+
 def signature_header(secrets: Iterable[str], timestamp: int, body: bytes) -> str:
     """``t=<unix>,v1=<hex>[,v1=<hex>]``: HMAC-SHA256 of ``"<t>." + body`` with each secret (two
     while a rotated secret is still honoured)."""
