@@ -51,6 +51,7 @@ DEFINITIONS: dict[str, tuple[Any, Any, str]] = {
     "csat": (
         gettext_lazy("CSAT"),
         gettext_lazy(
+            # xgettext:no-python-format
             "Customer satisfaction: % of the answers to CSAT surveys in the top two "
             "(satisfied) of the scale."
         ),
@@ -59,6 +60,7 @@ DEFINITIONS: dict[str, tuple[Any, Any, str]] = {
     "ces": (
         gettext_lazy("CES"),
         gettext_lazy(
+            # xgettext:no-python-format
             "Customer effort: % of the answers to CES surveys at the easy end of the scale "
             "(the mean, with easy high, is shown beside it)."
         ),
