@@ -24,6 +24,7 @@ SURVEYS = [
     ("Support CSAT", "csat", "support.question", "one", False),
     ("Showroom visit", "visit_intent", "store.visit", "all", True),
 ]
+NPS_WEIGHTS = (3, 2, 2, 3, 4, 6, 8, 12, 18, 20, 22)  # scores 0–10
 COMMENTS = {
     "negative": [
         "Delivery was two days late.",
@@ -102,7 +103,11 @@ class SurveysDemo:
         for question in questions:
             if question.is_scored:
                 low, high = question.scale_min, question.scale_max
-                number = min(high, max(low, round(rng.triangular(low, high, high - 1))))
+                if question.type == "nps":
+                    # About 42 % promoters and 28 % detractors: an NPS in the low teens.
+                    number = rng.choices(range(11), weights=NPS_WEIGHTS)[0]
+                else:
+                    number = min(high, max(low, round(rng.triangular(low, high, high - 1))))
                 values[question] = AnswerValue(number=number)
                 band = band_for(question, number)
             elif question.type == "yes_no":

@@ -10,14 +10,15 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from inbox.demo import InboxDemo
 from journeys.demo import DEMO_USERS, JourneysDemo
+from metrics.demo import MetricsDemo
 from metrics.services import rollups_rebuild
 from surveys.demo import SurveysDemo
 
 
 class Command(BaseCommand):
     help = (
-        "Load demo users, teams, customers, a mapped journey, channels, conversations and "
-        "surveys with answers (idempotent)."
+        "Load demo users, teams, customers, a mapped journey, channels, three months of "
+        "conversations, surveys with answers, and close-the-loop follow-ups (idempotent)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         JourneysDemo(self.stdout, self.stderr).handle(customers=options["customers"])
         InboxDemo(self.stdout, self.stderr).handle()
         SurveysDemo(self.stdout, self.stderr).handle()
+        MetricsDemo(self.stdout, self.stderr).handle()
         # The dashboards read rollups only: build them now rather than wait for beat.
         written = rollups_rebuild()
         self.stdout.write(f"Metrics: {written['responses']} daily response rows rolled up.")
