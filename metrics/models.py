@@ -199,11 +199,13 @@ class Cube(Rollup):
     The daily rollups keep every dimension, so a day holds nearly as many rows as it had
     responses or conversations (docs/metrics.md, "Rollup grain"): fine for a week or for one
     agent, slow for a year. A cube drops the dimensions a reading does not filter or group on:
-    ``c`` (coarse) keeps what the journey and channel dashboards use, ``p`` (people) what the team
-    and agent views use. Each cube has a row per day (``span`` "d") and per calendar month
-    (``span`` "m", ``day`` its first day). A dropped dimension holds 0 or "" in every row of the
-    cube. ``metrics.selectors`` reads the smallest cube that has every dimension it needs, the
-    month rows for the whole months of the period and the day rows for its ends."""
+    ``s`` (surveys) keeps the survey only, for the readings that filter on nothing else (the
+    default overview, trend lines over a year by day), ``c`` (coarse) what the journey and
+    channel dashboards use, ``p`` (people) what the team and agent views use, ``q`` the
+    conversations of a channel's teams and agents. Each cube has a row per day (``span`` "d") and
+    per calendar month (``span`` "m", ``day`` its first day). A dropped dimension holds 0 or "" in
+    every row of the cube. ``metrics.selectors`` reads the smallest cube that has every dimension
+    it needs, the month rows for the whole months of the period and the day rows for its ends."""
 
     DAY = "d"
     MONTH = "m"
@@ -218,7 +220,8 @@ class Cube(Rollup):
 
 
 class ResponseCube(Cube, ResponseCounts):
-    CUBES = {
+    CUBES = {  # smallest first: the selectors read the first that has what they need
+        "s": ("survey_id",),
         "c": ("survey_id", "touchpoint_id", "channel", "language", "reason"),
         "p": ("survey_id", "channel", "team_id", "agent_id"),
     }
@@ -236,12 +239,17 @@ class ResponseCube(Cube, ResponseCounts):
         indexes = [
             models.Index(
                 fields=["cube", "span", "attribute", "value", "day"], name="metrics_respcube_slice"
-            )
+            ),
+            models.Index(
+                fields=["cube", "span", "attribute", "value", "agent_id", "day"],
+                name="metrics_respcube_agent",
+            ),
         ]
 
 
 class InvitationCube(Cube, InvitationCounts):
-    CUBES = {
+    CUBES = {  # smallest first: the selectors read the first that has what they need
+        "s": ("survey_id",),
         "c": ("survey_id", "touchpoint_id", "channel", "language"),
         "p": ("survey_id", "channel", "team_id", "agent_id"),
     }
@@ -259,12 +267,20 @@ class InvitationCube(Cube, InvitationCounts):
         indexes = [
             models.Index(
                 fields=["cube", "span", "attribute", "value", "day"], name="metrics_invcube_slice"
-            )
+            ),
+            models.Index(
+                fields=["cube", "span", "attribute", "value", "agent_id", "day"],
+                name="metrics_invcube_agent",
+            ),
         ]
 
 
 class ConversationCube(Cube, ConversationCounts):
-    CUBES = {"c": ("channel", "language"), "p": ("channel", "team_id", "agent_id")}
+    CUBES = {  # smallest first
+        "c": ("channel", "language"),
+        "p": ("team_id", "agent_id"),
+        "q": ("channel", "team_id", "agent_id"),  # a channel's teams and agents
+    }
     DIMENSIONS = ("cube", "span", *CONVERSATION_DIMENSIONS)
 
     class Meta:
@@ -279,7 +295,11 @@ class ConversationCube(Cube, ConversationCounts):
         indexes = [
             models.Index(
                 fields=["cube", "span", "attribute", "value", "day"], name="metrics_convcube_slice"
-            )
+            ),
+            models.Index(
+                fields=["cube", "span", "attribute", "value", "agent_id", "day"],
+                name="metrics_convcube_agent",
+            ),
         ]
 
 

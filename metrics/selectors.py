@@ -9,7 +9,9 @@ when a filter cannot apply, the figure says so in ``note`` instead of ignoring i
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -337,7 +339,7 @@ class _Durations:
         for key, texts in self.hists.items():
             hist: list[int] = []
             for text, times in texts.items():
-                counts = json.loads(text)
+                counts = _histogram(text)
                 if len(counts) > len(hist):
                     hist.extend([0] * (len(counts) - len(hist)))
                 for i, count in enumerate(counts):
@@ -347,6 +349,13 @@ class _Durations:
                 total=self.total[key], n=self.n[key], hist=hist
             )
         return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _histogram(text: str) -> tuple[int, ...]:
+    """A stored histogram's counts from its JSON text, decoded once per process (a trend's
+    points and the next request see the same few thousand texts again)."""
+    return tuple(json.loads(text))
 
 
 def _conversation_rows(
@@ -365,29 +374,38 @@ def _conversation_rows(
     )
 
 
-def _customer_days(f: Filters) -> list[tuple[dt.date, int, int]]:
+class _CustomerCounts:
+    """Customers gained and lost per day, with running totals: churn and retention of any period
+    in two binary searches (a trend asks for hundreds of periods)."""
+
+    def __init__(self, days: list[tuple[dt.date, int, int]]) -> None:
+        self.days = [day for day, _gained, _lost in days]
+        self.gained, self.lost = [0], [0]  # totals before each day, and after the last
+        for _day, gained, lost in days:
+            self.gained.append(self.gained[-1] + gained)
+            self.lost.append(self.lost[-1] + lost)
+
+    def rates(self, start: dt.date, end: dt.date) -> dict[str, formulas.Score]:
+        first = bisect.bisect_left(self.days, start)
+        after = bisect.bisect_right(self.days, end)
+        at_start = self.gained[first] - self.lost[first]
+        new = self.gained[after] - self.gained[first]
+        lost = self.lost[after] - self.lost[first]
+        at_end = at_start + new - lost
+        return {
+            "churn": formulas.churn_rate(lost=lost, at_start=at_start),
+            "retention": formulas.retention_rate(at_end=at_end, new=new, at_start=at_start),
+        }
+
+
+def _customer_counts(f: Filters) -> _CustomerCounts:
     rows = (
         CustomerDaily.objects.filter(f.customer_q(), day__lte=f.end)
         .values("day")
         .annotate(g=Sum("gained"), lost=Sum("lost"))
         .order_by("day")
     )
-    return [(row["day"], row["g"] or 0, row["lost"] or 0) for row in rows]
-
-
-def _customer_rates(days: list[tuple[dt.date, int, int]], start: dt.date, end: dt.date) -> dict:
-    at_start = new = lost = 0
-    for day, gained, gone in days:
-        if day < start:
-            at_start += gained - gone
-        elif day <= end:
-            new += gained
-            lost += gone
-    at_end = at_start + new - lost
-    return {
-        "churn": formulas.churn_rate(lost=lost, at_start=at_start),
-        "retention": formulas.retention_rate(at_end=at_end, new=new, at_start=at_start),
-    }
+    return _CustomerCounts([(row["day"], row["g"] or 0, row["lost"] or 0) for row in rows])
 
 
 def _notes(f: Filters) -> dict[str, str]:
@@ -455,10 +473,10 @@ def overview(f: Filters) -> Overview:
     for key in ("frt", "handling"):
         now, then = durations[key], durations_before[key]
         figures[key] = Figure(key, now.mean, now.n, median=now.median, previous=then.median)
-    days = _customer_days(f)
+    customers = _customer_counts(f)
     rates, rates_before = (
-        _customer_rates(days, f.start, f.end),
-        _customer_rates(days, previous.start, previous.end),
+        customers.rates(f.start, f.end),
+        customers.rates(previous.start, previous.end),
     )
     for key in ("churn", "retention"):
         figures[key] = Figure(key, rates[key].value, rates[key].n, previous=rates_before[key].value)
@@ -552,7 +570,7 @@ def trend(f: Filters) -> list[TrendPoint]:
         point = point_of({"day": day})
         if point is not None:
             conversations[point.start].add(*values)
-    days = _customer_days(f)
+    customers = _customer_counts(f)
     ordered = sorted(points)
     for index, start in enumerate(ordered):
         point = points[start]
@@ -566,7 +584,7 @@ def trend(f: Filters) -> list[TrendPoint]:
         for key in ("frt", "handling"):
             point.values[key], point.counts[key] = durations[key].median, durations[key].n
         last = ordered[index + 1] - dt.timedelta(days=1) if index + 1 < len(ordered) else f.end
-        rates = _customer_rates(days, max(start, f.start), last)
+        rates = customers.rates(max(start, f.start), last)
         for key in ("churn", "retention"):
             point.values[key], point.counts[key] = rates[key].value, rates[key].n
     return [points[start] for start in ordered]
