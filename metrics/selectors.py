@@ -798,25 +798,7 @@ def verbatims(f: Filters, *, band: str = "", limit: int = 20) -> list[Verbatim]:
     )
     if band in BANDS:
         answers = answers.filter(response__band=band)
-    out = []
-    for answer in answers[:limit]:
-        response = answer.response
-        customer = response.customer
-        agent = response.agent
-        out.append(
-            Verbatim(
-                response_id=response.pk,
-                customer_id=customer.pk if customer else None,
-                customer_name=(customer.name or customer.email) if customer else "",
-                survey_name=response.survey.name,
-                score=response.score,
-                band=response.band,
-                text=answer.text,
-                completed_at=response.completed_at,  # type: ignore[arg-type]
-                agent_name=(agent.get_full_name() or agent.email) if agent else "",
-            )
-        )
-    return out
+    return [_verbatim(answer) for answer in answers[:limit]]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -121,3 +121,45 @@ def conversation(
     )
     made.refresh_from_db()
     return made
+
+
+def reply(
+    survey: Any,
+    customer: Any,
+    score: int | None,
+    day: dt.date,
+    *,
+    comment: str = "",
+    channel: str = "email",
+    touchpoint: Any = None,
+    agent: Any = None,
+    team: Any = None,
+    choices: dict[str, list[str]] | None = None,
+) -> Response:
+    """A completed response to an invitation: the score, an open comment where the survey asks
+    for one after that score, and the agent and team it is credited to."""
+    invitation = surveys.invitation_create(
+        survey=survey, customer=customer, language="en", channel=channel, touchpoint=touchpoint
+    )
+    response = surveys.response_start(
+        survey=survey, language="en", invitation=invitation, channel=channel
+    )
+    questions = list(survey.questions.all())
+    values: dict[Question, AnswerValue] = {}
+    for question in questions:
+        if question.metric in ("nps", "csat", "ces") and score is not None:
+            values[question] = AnswerValue(number=score)
+        elif choices and question.key in choices:
+            values[question] = AnswerValue(choices=choices[question.key])
+    if comment:
+        for question in questions:
+            condition = question.condition or {}
+            if question.type == Question.Type.LONG_TEXT and (
+                "min" not in condition or condition["min"] <= (score or 0) <= condition["max"]
+            ):
+                values[question] = AnswerValue(text=comment)
+                break
+    surveys.response_submit(response=response, questions=questions, values=values)
+    Response.objects.filter(pk=response.pk).update(completed_at=at(day), agent=agent, team=team)
+    response.refresh_from_db()
+    return response

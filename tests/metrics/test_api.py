@@ -17,11 +17,8 @@ from journeys.services.journeys import journey_save, stage_save, touchpoint_save
 from metrics import reports, selectors, services
 from metrics.filters import filters_parse
 from metrics.models import ReportSubscription
-from surveys import services as surveys
-from surveys.answers import AnswerValue
-from surveys.models import Question, Response
 from tests.conftest import make_user
-from tests.metrics.conftest import at, conversation, make_survey
+from tests.metrics.conftest import conversation, make_survey, reply
 
 pytestmark = pytest.mark.django_db
 
@@ -47,45 +44,6 @@ def _as_client(api_client: Any, user: Any) -> Any:
     secret = account_services.api_token_create(user=user, name="test").secret
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return api_client
-
-
-def reply(
-    survey: Any,
-    customer: Any,
-    score: int | None,
-    day: dt.date,
-    *,
-    comment: str = "",
-    channel: str = "email",
-    touchpoint: Any = None,
-    agent: Any = None,
-    choices: dict[str, list[str]] | None = None,
-) -> Response:
-    invitation = surveys.invitation_create(
-        survey=survey, customer=customer, language="en", channel=channel, touchpoint=touchpoint
-    )
-    response = surveys.response_start(
-        survey=survey, language="en", invitation=invitation, channel=channel
-    )
-    questions = list(survey.questions.all())
-    values: dict[Question, AnswerValue] = {}
-    for question in questions:
-        if question.metric in ("nps", "csat", "ces") and score is not None:
-            values[question] = AnswerValue(number=score)
-        elif choices and question.key in choices:
-            values[question] = AnswerValue(choices=choices[question.key])
-    if comment:
-        for question in questions:
-            condition = question.condition or {}
-            if question.type == Question.Type.LONG_TEXT and (
-                "min" not in condition or condition["min"] <= (score or 0) <= condition["max"]
-            ):
-                values[question] = AnswerValue(text=comment)
-                break
-    surveys.response_submit(response=response, questions=questions, values=values)
-    Response.objects.filter(pk=response.pk).update(completed_at=at(day), agent=agent)
-    response.refresh_from_db()
-    return response
 
 
 @pytest.fixture
