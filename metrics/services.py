@@ -121,7 +121,7 @@ class _Sums:
         """A key's counters, and its histograms as lists of counts per bucket."""
         fields = dict(sums)
         for name in getattr(self.model, "HISTOGRAMS", ()):
-            buckets = fields.pop(name, {})
+            buckets = {i: n for i, n in fields.pop(name, {}).items() if n}
             fields[name] = [buckets.get(i, 0) for i in range(max(buckets) + 1)] if buckets else []
         return fields
 
@@ -218,8 +218,10 @@ def _dropped(model: type[Cube]) -> dict[str, list[tuple[int, Any]]]:
 
 def _cube_sums(model: type[Cube], daily: _Sums, since: dt.date | None) -> _Sums:
     """The cube rows for the days from ``since`` on, from the daily rows just summed, and the
-    month rows of the months from ``since``'s on: their days before ``since`` are read back from
-    the cube's stored day rows, so a refresh of the last days keeps whole months right."""
+    month rows of the months from ``since``'s on. The month ``since`` falls in also has days
+    before it: its stored month row, less the stored day rows from ``since`` on (about to be
+    replaced), plus the new ones, so a refresh of the last days reads a few days' rows back
+    rather than the whole month's."""
     sums = _Sums(model)
     dropped = _dropped(model)
     for (day, attribute, value, *dims), row in daily.rows.items():
@@ -232,24 +234,46 @@ def _cube_sums(model: type[Cube], daily: _Sums, since: dt.date | None) -> _Sums:
     for (day, attribute, value, cube, _span, *dims), row in sums.rows.items():
         months.merge((_month(day), attribute, value, cube, Cube.MONTH, *dims), row)
     if since is not None and since.day > 1:
-        counters = [*model.COUNTERS, *getattr(model, "HISTOGRAMS", ())]
-        earlier = model._default_manager.filter(
-            span=Cube.DAY, day__gte=_month(since), day__lt=since
-        ).values_list("day", "attribute", "value", "cube", *model.DIMENSIONS[2:], *counters)
-        row_values: Iterator[tuple[Any, ...]] = earlier.iterator(chunk_size=CHUNK)
-        for day, attribute, value, cube, *rest in row_values:
-            dims, amounts = rest[: len(rest) - len(counters)], rest[len(rest) - len(counters) :]
-            row = {
-                name: (
-                    {i: count for i, count in enumerate(amount) if count}
-                    if isinstance(amount, list)
-                    else amount
-                )
-                for name, amount in zip(counters, amounts, strict=True)
-            }
-            months.merge((_month(day), attribute, value, cube, Cube.MONTH, *dims), row)
+        month = _month(since)
+        next_month = (month + dt.timedelta(days=32)).replace(day=1)
+        stored = model._default_manager.filter(
+            Q(span=Cube.MONTH, day=month) | Q(span=Cube.DAY, day__gte=since, day__lt=next_month)
+        )
+        for span, key, row in _stored(model, stored):
+            months.merge(key, row if span == Cube.MONTH else _negated(row))
+        counters = model.COUNTERS
+        for key in [k for k, row in months.rows.items() if not any(row[c] for c in counters)]:
+            del months.rows[key]  # every day that counted it is gone
     sums.rows.update(months.rows)
     return sums
+
+
+def _stored(model: type[Cube], rows: Any) -> Iterator[tuple[str, Key, dict[str, Any]]]:
+    """Stored cube rows as (span, their month row's key, sums), histograms as bucket → count."""
+    counters = [*model.COUNTERS, *getattr(model, "HISTOGRAMS", ())]
+    values: Iterator[tuple[Any, ...]] = rows.values_list(
+        "span", "day", "attribute", "value", "cube", *model.DIMENSIONS[2:], *counters
+    ).iterator(chunk_size=CHUNK)
+    for span, day, attribute, value, cube, *rest in values:
+        dims, amounts = rest[: len(rest) - len(counters)], rest[len(rest) - len(counters) :]
+        row = {
+            name: (
+                {i: count for i, count in enumerate(amount) if count}
+                if isinstance(amount, list)
+                else amount
+            )
+            for name, amount in zip(counters, amounts, strict=True)
+        }
+        yield span, (_month(day), attribute, value, cube, Cube.MONTH, *dims), row
+
+
+def _negated(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {bucket: -count for bucket, count in amount.items()}
+        if isinstance(amount, dict)
+        else -amount
+        for name, amount in row.items()
+    }
 
 
 def _replace_cube(model: type[Rollup], since: dt.date | None, daily: _Sums) -> int:
