@@ -1302,9 +1302,9 @@ def floor_statements(f: Any, fn: str) -> list[tuple[str, list[Any]]]:
         statements.append(_hist_sql(conversations, bucket()))
         statements.append(
             (
-                "SELECT day, SUM(gained), SUM(lost) FROM metrics_customerdaily WHERE "
-                f"{k_where} AND day <= %s GROUP BY day",
-                [*k_params, end],
+                "SELECT GREATEST(day, %s::date), SUM(gained), SUM(lost) FROM "
+                f"metrics_customerdaily WHERE {k_where} AND day <= %s GROUP BY 1",
+                [start - dt.timedelta(days=1), *k_params, end],
             )
         )
     else:

@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q, Sum, TextField
-from django.db.models.functions import Cast, TruncMonth, TruncWeek
+from django.db.models import DateField, Q, Sum, TextField, Value
+from django.db.models.functions import Cast, Greatest, TruncMonth, TruncWeek
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
@@ -398,14 +398,18 @@ class _CustomerCounts:
         }
 
 
-def _customer_counts(f: Filters) -> _CustomerCounts:
+def _customer_counts(f: Filters, since: dt.date) -> _CustomerCounts:
+    """The counts for periods from ``since`` to the filters' end. The customers' history before
+    ``since`` comes summed in the database as one row dated the day before, so a dashboard reads
+    a row per day of its periods, not one per day since the first customer."""
+    opening = since - dt.timedelta(days=1)
     rows = (
         CustomerDaily.objects.filter(f.customer_q(), day__lte=f.end)
-        .values("day")
+        .values(on=Greatest("day", Value(opening), output_field=DateField()))
         .annotate(g=Sum("gained"), lost=Sum("lost"))
-        .order_by("day")
+        .order_by("on")
     )
-    return _CustomerCounts([(row["day"], row["g"] or 0, row["lost"] or 0) for row in rows])
+    return _CustomerCounts([(row["on"], row["g"] or 0, row["lost"] or 0) for row in rows])
 
 
 def _notes(f: Filters) -> dict[str, str]:
@@ -473,7 +477,7 @@ def overview(f: Filters) -> Overview:
     for key in ("frt", "handling"):
         now, then = durations[key], durations_before[key]
         figures[key] = Figure(key, now.mean, now.n, median=now.median, previous=then.median)
-    customers = _customer_counts(f)
+    customers = _customer_counts(f, since=previous.start)
     rates, rates_before = (
         customers.rates(f.start, f.end),
         customers.rates(previous.start, previous.end),
@@ -570,7 +574,7 @@ def trend(f: Filters) -> list[TrendPoint]:
         point = point_of({"day": day})
         if point is not None:
             conversations[point.start].add(*values)
-    customers = _customer_counts(f)
+    customers = _customer_counts(f, since=f.start)
     ordered = sorted(points)
     for index, start in enumerate(ordered):
         point = points[start]

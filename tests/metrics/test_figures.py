@@ -106,6 +106,9 @@ def test_every_overview_figure_matches_the_hand_worked_value(dataset):
     churn, retention = overview.figure("churn"), overview.figure("retention")
     assert (churn.value, churn.n) == (50, 4)
     assert (retention.value, retention.n) == (50, 4)
+    # The previous period, the 30 days before June (2–31 May): A–E at its start, E leaves →
+    # churn 1 / 5; retention (4 − 0 new) / 5.
+    assert (churn.previous, retention.previous) == (20, 80)
 
 
 def test_the_same_answers_on_a_mirrored_effort_scale_give_the_same_ces(cx_lead):
@@ -124,6 +127,18 @@ def test_the_same_answers_on_a_mirrored_effort_scale_give_the_same_ces(cx_lead):
 def test_the_trend_sums_to_the_period(dataset):
     points = selectors.trend(_june(grain="week"))
     assert sum(p.counts.get("nps", 0) for p in points) == 10
+
+
+def test_the_trend_counts_customers_from_before_the_period(dataset):
+    # Weeks from Monday 1 June: A–D at the start of the first; F (10th) and G (12th) join in
+    # the second; D leaves on the 15th; G on the 20th.
+    points = selectors.trend(_june(grain="week"))
+    churn = [(p.start.isoformat(), p.values["churn"], p.counts["churn"]) for p in points]
+    assert churn[:3] == [
+        ("2026-06-01", 0, 4),
+        ("2026-06-08", 0, 4),
+        ("2026-06-15", pytest.approx(100 * 2 / 6), 6),
+    ]
 
 
 def test_a_breakdown_by_channel_splits_the_answers(dataset):
