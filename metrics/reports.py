@@ -31,12 +31,10 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
-from cxm.accounts.models import Team, User
-from journeys.models import Journey, Stage, Touchpoint
+from cxm.accounts.models import User
 from metrics import presenters, selectors
-from metrics.filters import CHANNELS, NAMES, Filters, filters_parse
+from metrics.filters import NAMES, Filters, filters_parse
 from metrics.models import ReportSubscription
-from surveys.models import Survey
 
 logger = logging.getLogger(__name__)
 
@@ -281,21 +279,7 @@ def filters_describe_many(queries: Iterable[str]) -> dict[str, str]:
             raw = params.get(name, "")
             if _is_id(raw):
                 wanted.setdefault(name, set()).add(int(raw))
-    models: dict[str, Any] = {
-        "survey": Survey,
-        "journey": Journey,
-        "stage": Stage,
-        "touchpoint": Touchpoint,
-        "team": Team,
-    }
-    names: dict[str, dict[int, str]] = {}
-    for name, ids in wanted.items():
-        if name == "agent":
-            names[name] = {
-                u.pk: u.get_full_name() or u.email for u in User.objects.filter(pk__in=ids)
-            }
-        else:
-            names[name] = dict(models[name].objects.filter(pk__in=ids).values_list("pk", "name"))
+    names = {name: selectors.labels(name, ids) for name, ids in wanted.items()}
     labels = {
         "survey": _("Survey"),
         "journey": _("Journey"),
@@ -306,7 +290,6 @@ def filters_describe_many(queries: Iterable[str]) -> dict[str, str]:
         "agent": _("Agent"),
         "language": _("Language"),
     }
-    languages = dict(settings.LANGUAGES)
     out = {}
     for query, params in parsed.items():
         parts = []
@@ -314,10 +297,8 @@ def filters_describe_many(queries: Iterable[str]) -> dict[str, str]:
             raw = params.get(name, "")
             if not raw:
                 continue
-            if name == "channel":
-                shown = str(CHANNELS.get(raw, raw))
-            elif name == "language":
-                shown = str(languages.get(raw, raw))
+            if name in ("channel", "language"):  # codes, not ids
+                shown = selectors.labels(name, [raw]).get(raw, raw)
             else:
                 shown = names.get(name, {}).get(int(raw), raw) if _is_id(raw) else raw
             parts.append(f"{label}: {shown}")

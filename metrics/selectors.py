@@ -18,13 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import DateField, Q, Sum, TextField, Value
-from django.db.models.functions import Cast, Greatest, TruncMonth, TruncWeek
+from django.conf import settings
+from django.db.models import DateField, F, Q, Sum, TextField, Value, Window
+from django.db.models.functions import Cast, Greatest, RowNumber, TruncMonth, TruncWeek
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from cxm.accounts.models import Team, User
-from journeys.models import Journey, Touchpoint
+from journeys.models import Journey, Stage, Touchpoint
 from metrics import formulas
 from metrics.filters import CHANNELS, Filters
 from metrics.models import (
@@ -632,23 +633,28 @@ class BreakdownRow:
         return self.figures.get(key)
 
 
-def _labels(by: str, keys: Iterable[Any]) -> dict[Any, str]:
+_NAMED = {
+    "survey": Survey,
+    "journey": Journey,
+    "stage": Stage,
+    "touchpoint": Touchpoint,
+    "team": Team,
+}
+
+
+def labels(by: str, keys: Iterable[Any]) -> dict[Any, str]:
+    """What to call each of ``keys`` of a dimension: the names of surveys, journeys, stages,
+    touchpoints, teams or agents by id (one query), of channels or languages by code."""
     keys = [k for k in keys if k not in (0, "", None)]
     if by == "channel":
         return {k: str(CHANNELS.get(k, k)) for k in keys}
-    if by == "touchpoint":
-        return dict(Touchpoint.objects.filter(pk__in=keys).values_list("pk", "name"))
-    if by == "team":
-        return dict(Team.objects.filter(pk__in=keys).values_list("pk", "name"))
-    if by == "agent":
-        return {u.pk: u.get_full_name() or u.email for u in User.objects.filter(pk__in=keys)}
-    if by == "survey":
-        return dict(Survey.objects.filter(pk__in=keys).values_list("pk", "name"))
     if by == "language":
-        from django.conf import settings
-
         names = dict(settings.LANGUAGES)
         return {k: str(names.get(k, k)) for k in keys}
+    if by == "agent":
+        return {u.pk: str(u) for u in User.objects.filter(pk__in=keys)}
+    if by in _NAMED:
+        return dict(_NAMED[by]._default_manager.filter(pk__in=keys).values_list("pk", "name"))
     return {k: str(k) for k in keys}
 
 
@@ -679,7 +685,7 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
         ):
             support[key].add(*values)
     keys = set(per_key) | set(support)
-    labels = _labels(by, keys)
+    names = labels(by, keys)
     rows = []
     for key in keys:
         figures = _scores(per_key[key]) if key in per_key else {}
@@ -689,7 +695,7 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
         responses = (
             sum(k.get("responses", 0) for k in per_key[key].values()) if key in per_key else 0
         )
-        label = labels.get(key) or (_("None") if key in (0, "", None) else str(key))
+        label = names.get(key) or (_("None") if key in (0, "", None) else str(key))
         rows.append(BreakdownRow(key, label, responses, figures))
     rows.sort(key=lambda r: (-r.responses, r.label))
     return rows
@@ -740,11 +746,11 @@ def visit_intent(f: Filters) -> list[IntentRow]:
         reasons[row["reason"]] += row["n"] or 0
         fulfilled[row["reason"]] += row["yes"] or 0
         answered[row["reason"]] += row["asked"] or 0
-    labels = _reason_labels(f)
+    names = _reason_labels(f)
     return [
         IntentRow(
             row.reason,
-            labels.get(row.reason, row.reason),
+            names.get(row.reason, row.reason),
             reasons[row.reason],
             row.share,
             row.fulfilled,
@@ -758,15 +764,15 @@ def _reason_labels(f: Filters) -> dict[str, str]:
     questions = Question.objects.filter(metric="visit_reason").select_related("survey")
     if f.survey is not None:
         questions = questions.filter(survey_id=f.survey)
-    labels: dict[str, str] = {}
+    out: dict[str, str] = {}
     for question in questions:
         for choice in question.choices:
-            labels.setdefault(
+            out.setdefault(
                 choice["key"],
                 question.choice_label(choice, language, question.survey.default_language),
             )
-    labels.setdefault("other", _("Other"))
-    return labels
+    out.setdefault("other", _("Other"))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -821,8 +827,6 @@ class FilterOptions:
 
 def filter_options(*, user: User) -> FilterOptions:
     """What each select of the dashboards' filter bar offers this user (six small queries)."""
-    from journeys.models import Stage
-
     stages: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for stage in Stage.objects.filter(
         archived_at__isnull=True, journey__archived_at__isnull=True
@@ -856,7 +860,7 @@ def filter_options(*, user: User) -> FilterOptions:
         stages=list(stages.items()),
         touchpoints=list(touchpoints.items()),
         teams=list(Team.objects.order_by("name", "id").values_list("pk", "name")),
-        agents=[(u.pk, u.get_full_name() or u.email) for u in agents.only("pk", "name", "email")],
+        agents=[(u.pk, str(u)) for u in agents.only("pk", "name", "email")],
         all_agents=all_agents,
     )
 
@@ -880,7 +884,7 @@ def _verbatim(answer: Answer) -> Verbatim:
         band=response.band,
         text=answer.text,
         completed_at=response.completed_at,  # type: ignore[arg-type]
-        agent_name=(agent.get_full_name() or agent.email) if agent else "",
+        agent_name=str(agent) if agent else "",
     )
 
 
@@ -888,9 +892,6 @@ def verbatims_by_agent(
     f: Filters, *, agents: Iterable[int], per_agent: int = 3
 ) -> dict[int, list[Verbatim]]:
     """Each agent's latest open-text answers (newest first), in one query for all of them."""
-    from django.db.models import F, Window
-    from django.db.models.functions import RowNumber
-
     wanted = [pk for pk in agents if pk]
     if not wanted:
         return {}
