@@ -34,6 +34,15 @@ def _proportion_margin(p: float, n: int) -> float | None:
     return Z95 * math.sqrt(p * (1 - p) / n) * 100 if n else None
 
 
+def _proportion(hits: int, n: int) -> Score:
+    """``hits`` of ``n`` as a percentage with its margin, at most 100 % (a period's responses
+    can answer invitations delivered in the period before)."""
+    if n == 0:
+        return Score(None, 0)
+    p = min(hits / n, 1.0)
+    return Score(p * 100, n, _proportion_margin(p, n))
+
+
 def nps(*, promoters: int, passives: int, detractors: int) -> Score:
     """% promoters (9–10) − % detractors (0–6), from −100 to +100. The margin uses the variance
     of a variable that is +1 for a promoter, 0 for a passive and −1 for a detractor."""
@@ -48,10 +57,7 @@ def nps(*, promoters: int, passives: int, detractors: int) -> Score:
 
 def csat(*, satisfied: int, answers: int) -> Score:
     """Satisfied answers (the top two boxes) ÷ answers × 100."""
-    if answers == 0:
-        return Score(None, 0)
-    p = satisfied / answers
-    return Score(p * 100, answers, _proportion_margin(p, answers))
+    return _proportion(satisfied, answers)
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,7 @@ class EffortScore:
 def ces(*, good: int, answers: int, total: float) -> EffortScore:
     """% of answers in the top boxes, and the mean. ``total`` is the sum of the answers already
     turned so that high is good (a survey whose low end is good is mirrored first)."""
-    if answers == 0:
-        return EffortScore(Score(None, 0), None)
-    p = good / answers
-    return EffortScore(Score(p * 100, answers, _proportion_margin(p, answers)), total / answers)
+    return EffortScore(_proportion(good, answers), total / answers if answers else None)
 
 
 def mirrored(value: int, *, low: int, high: int, good_end: str) -> int:
@@ -150,10 +153,7 @@ def retention_rate(*, at_end: int, new: int, at_start: int) -> Score:
 
 def response_rate(*, responses: int, delivered: int) -> Score:
     """Responses ÷ delivered invitations × 100."""
-    if delivered == 0:
-        return Score(None, 0)
-    p = min(responses / delivered, 1.0)
-    return Score(p * 100, delivered, _proportion_margin(p, delivered))
+    return _proportion(responses, delivered)
 
 
 @dataclass(frozen=True)
@@ -171,25 +171,14 @@ def visit_intent(
     total = sum(reasons.values())
     rows = []
     for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
-        asked = answered.get(reason, 0)
-        rate = (
-            Score(
-                fulfilled.get(reason, 0) / asked * 100,
-                asked,
-                _proportion_margin(fulfilled.get(reason, 0) / asked, asked),
-            )
-            if asked
-            else Score(None, 0)
-        )
+        rate = _proportion(fulfilled.get(reason, 0), answered.get(reason, 0))
         rows.append(IntentRow(reason, count / total * 100 if total else 0.0, rate))
     return rows
 
 
 def closed_loop_rate(*, closed_in_time: int, opened: int) -> Score:
     """Follow-ups closed within their deadline ÷ follow-ups opened × 100."""
-    if opened == 0:
-        return Score(None, 0)
-    return Score(closed_in_time / opened * 100, opened)
+    return _proportion(closed_in_time, opened)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -203,10 +192,7 @@ def elapsed(pairs: Iterable[tuple[dt.datetime, dt.datetime | None]]) -> list[flo
 def recovery_rate(*, recovered: int, followed_up: int) -> Score:
     """Detractors whose customer later answered 7 or more on an NPS survey ÷ detractors
     followed up × 100."""
-    if followed_up == 0:
-        return Score(None, 0)
-    p = min(recovered / followed_up, 1.0)
-    return Score(p * 100, followed_up, _proportion_margin(p, followed_up))
+    return _proportion(recovered, followed_up)
 
 
 @dataclass(frozen=True)
