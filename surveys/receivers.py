@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+logger = logging.getLogger(__name__)
+
 
 def _move_to_survivor(sender: object, survivor_id: int, merged_id: int, **kwargs: object) -> None:
     from surveys.models import Invitation, Response
@@ -53,21 +57,18 @@ def connect_replies() -> None:
 def _response_submitted_publish(sender: object, response_id: int, **kwargs: object) -> None:
     """Outgoing webhooks (cxm.webhooks): ``response.submitted``. The payload costs two queries,
     spent only when some subscription wants the event (docs/webhooks.md)."""
-    import logging
-
+    from cxm.webhooks.models import Event
     from cxm.webhooks.services import event_publish, event_subscribed
 
-    if not event_subscribed("response.submitted"):
+    if not event_subscribed(Event.RESPONSE_SUBMITTED):
         return
     try:
         data = response_webhook_data(response_id)
         if data is not None:
-            event_publish("response.submitted", data)
+            event_publish(Event.RESPONSE_SUBMITTED, data)
     except Exception:
         # Sent after the response committed: a failure here must not fail the respondent's page.
-        logging.getLogger(__name__).exception(
-            "webhooks.publish.failed", extra={"response_id": response_id}
-        )
+        logger.exception("webhooks.publish.failed", extra={"response_id": response_id})
 
 
 def response_webhook_data(response_id: int) -> dict[str, object] | None:

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
 
-from cxm.webhooks.models import TEST_EVENT, Event
+from cxm.webhooks.models import TEST_EVENT, Event, WebhookSubscription
 
 
 def customer_summary(customer: Any) -> dict[str, Any] | None:
@@ -125,6 +125,6 @@ def slack_message(event: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def body_for(*, format: str, payload: dict[str, Any]) -> bytes:
-    if format == "slack":
+    if format == WebhookSubscription.Format.SLACK:
         return json_body(slack_message(payload["event"], payload.get("data") or {}))
     return json_body(payload)

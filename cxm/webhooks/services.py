@@ -77,7 +77,7 @@ def _subscriptions() -> list[Subscribed]:
     except Exception:  # the cache is an optimisation; a broken one must not stop the caller
         cached = None
     if cached is not None:
-        return [(pk, tuple(events), fmt) for pk, events, fmt in cached]
+        return cached
     rows = [
         (pk, tuple(events or ()), fmt)
         for pk, events, fmt in WebhookSubscription.objects.filter(
@@ -489,7 +489,6 @@ def _clean(
     return name, url.strip(), chosen, format
 
 
-@transaction.atomic
 def subscription_create(
     *,
     name: str,
@@ -499,27 +498,28 @@ def subscription_create(
     is_active: bool = True,
     by: Any,
 ) -> WebhookSubscription:
+    # Checked before the transaction: the URL check resolves the host name (a network call).
     name, url, chosen, format = _clean(name=name, url=url, events=events, format=format)
-    subscription = WebhookSubscription.objects.create(
-        name=name,
-        url=url,
-        events=chosen,
-        format=format,
-        is_active=is_active,
-        created_by=by if getattr(by, "pk", None) else None,
-    )
-    audit_record(
-        action="webhook.created",
-        actor=by,
-        object_type="webhooks.subscription",
-        object_id=subscription.pk,
-        data={"name": name, "url": url, "events": chosen, "format": format},
-    )
-    subscriptions_changed()
+    with transaction.atomic():
+        subscription = WebhookSubscription.objects.create(
+            name=name,
+            url=url,
+            events=chosen,
+            format=format,
+            is_active=is_active,
+            created_by=by if getattr(by, "pk", None) else None,
+        )
+        audit_record(
+            action="webhook.created",
+            actor=by,
+            object_type="webhooks.subscription",
+            object_id=subscription.pk,
+            data={"name": name, "url": url, "events": chosen, "format": format},
+        )
+        subscriptions_changed()
     return subscription
 
 
-@transaction.atomic
 def subscription_update(
     *,
     subscription: WebhookSubscription,
@@ -530,19 +530,27 @@ def subscription_update(
     is_active: bool,
     by: Any,
 ) -> WebhookSubscription:
+    # Checked before the transaction: the URL check resolves the host name (a network call).
     name, url, chosen, format = _clean(name=name, url=url, events=events, format=format)
-    locked = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-    locked.name, locked.url, locked.events = name, url, chosen
-    locked.format, locked.is_active = format, is_active
-    locked.save(update_fields=["name", "url", "events", "format", "is_active", "updated_at"])
-    audit_record(
-        action="webhook.updated",
-        actor=by,
-        object_type="webhooks.subscription",
-        object_id=locked.pk,
-        data={"name": name, "url": url, "events": chosen, "format": format, "active": is_active},
-    )
-    subscriptions_changed()
+    with transaction.atomic():
+        locked = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+        locked.name, locked.url, locked.events = name, url, chosen
+        locked.format, locked.is_active = format, is_active
+        locked.save(update_fields=["name", "url", "events", "format", "is_active", "updated_at"])
+        audit_record(
+            action="webhook.updated",
+            actor=by,
+            object_type="webhooks.subscription",
+            object_id=locked.pk,
+            data={
+                "name": name,
+                "url": url,
+                "events": chosen,
+                "format": format,
+                "active": is_active,
+            },
+        )
+        subscriptions_changed()
     return locked
 
 

@@ -28,6 +28,13 @@ def _subscription(subscription_id: int) -> WebhookSubscription:
     return subscription
 
 
+def _delivery(delivery_id: int) -> WebhookDelivery:
+    delivery = selectors.delivery_get(delivery_id=delivery_id)
+    if delivery is None:
+        raise Http404
+    return delivery
+
+
 def _show_secret_once(request: HttpRequest, subscription: WebhookSubscription, secret: str) -> None:
     # Through the session and a redirect, so the secret is not in a page a reload re-posts.
     request.session[SHOWN_SECRET] = {"id": subscription.pk, "secret": secret}
@@ -165,9 +172,7 @@ def subscription_test(request: HttpRequest, subscription_id: int) -> HttpRespons
 
 @permission_required(PERMISSION, raise_exception=True)
 def delivery_detail(request: HttpRequest, delivery_id: int) -> HttpResponse:
-    delivery = selectors.delivery_get(delivery_id=delivery_id)
-    if delivery is None:
-        raise Http404
+    delivery = _delivery(delivery_id)
     return render(
         request,
         "webhooks/delivery_detail.html",
@@ -183,9 +188,7 @@ def delivery_detail(request: HttpRequest, delivery_id: int) -> HttpResponse:
 @permission_required(PERMISSION, raise_exception=True)
 @require_POST
 def delivery_replay(request: HttpRequest, delivery_id: int) -> HttpResponse:
-    delivery = selectors.delivery_get(delivery_id=delivery_id)
-    if delivery is None:
-        raise Http404
+    delivery = _delivery(delivery_id)
     try:
         services.delivery_replay(delivery=delivery, by=request.user)
     except ApplicationError as exc:
