@@ -27,15 +27,17 @@ def customer_summary(customer: Any) -> dict[str, Any] | None:
     }
 
 
-def signature_header(secrets: Iterable[str], timestamp: int, body: bytes) -> str:
-    """``t=<unix>,v1=<hex>[,v1=<hex>]``: HMAC-SHA256 of ``"<t>." + body`` with each secret (two
-    while a rotated secret is still honoured)."""
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """HMAC-SHA256 of ``"<timestamp>." + body``, in hex: how cxm signs the webhooks it sends
+    and checks the events other tools send it (``journeys.services.ingestion``)."""
     signed = str(timestamp).encode() + b"." + body
-    parts = [f"t={timestamp}"]
-    parts += [
-        f"v1={hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()}" for secret in secrets
-    ]
-    return ",".join(parts)
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signature_header(secrets: Iterable[str], timestamp: int, body: bytes) -> str:
+    """``t=<unix>,v1=<hex>[,v1=<hex>]``: ``sign`` with each secret (two while a rotated secret
+    is still honoured)."""
+    return ",".join([f"t={timestamp}", *(f"v1={sign(s, timestamp, body)}" for s in secrets)])
 
 
 def json_body(payload: dict[str, Any]) -> bytes:

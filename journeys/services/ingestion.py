@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cxm.errors import ApplicationError
+from cxm.webhooks.payloads import sign
 from journeys.models import IngestionSource
 
 MAX_SKEW_SECONDS = 300
@@ -34,10 +35,6 @@ def source_revoke(*, source: IngestionSource) -> IngestionSource:
         source.revoked_at = timezone.now()
         source.save(update_fields=["revoked_at"])
     return source
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 class SignatureError(ApplicationError):
