@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -482,7 +482,10 @@ class ReportSubscriptionDetailApi(APIView):
     }
 
     def _get(self, request: Request, pk: int) -> ReportSubscription:
-        return get_object_or_404(ReportSubscription, pk=pk, user=request.user)
+        subscription = reports.report_subscription_get_for_user(user=request.user, pk=pk)
+        if subscription is None:
+            raise Http404
+        return subscription
 
     @extend_schema(responses={200: ReportSubscriptionOutput, **NOT_FOUND})
     def get(self, request: Request, pk: int) -> Response:

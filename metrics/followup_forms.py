@@ -131,21 +131,6 @@ class FollowUpRuleForm(forms.Form):
         ),
     )
 
-    CONDITIONS = (
-        "survey",
-        "question",
-        "score_op",
-        "score",
-        "score_to",
-        "band",
-        "touchpoint",
-        "min_customer_value",
-        "customer_attributes",
-        "keywords",
-    )
-    FOLLOW_UP = ("owner_kind", "owner_team", "owner_user", "priority", "due_hours")
-    REVIEW = ("review_link", "review_message")
-
     def __init__(self, *args: Any, rule: FollowUpRule | None = None, **kwargs: Any):
         if rule is not None and "initial" not in kwargs:
             kwargs["initial"] = initial_for(rule)
@@ -231,10 +216,9 @@ class RootCauseForm(forms.Form):
                 "is_active": cause.is_active,
             }
         super().__init__(*args, **kwargs)
-        if cause is not None:
-            self.fields["parent"].queryset = (  # type: ignore[attr-defined]
-                RootCause.objects.filter(parent__isnull=True).exclude(pk=cause.pk).order_by("name")
-            )
+        if cause is not None:  # a cause cannot be its own category
+            parent = self.fields["parent"]
+            parent.queryset = parent.queryset.exclude(pk=cause.pk)  # type: ignore[attr-defined]
 
 
 class ResolveForm(forms.Form):

@@ -112,6 +112,13 @@ def followup_detail(request: HttpRequest, followup_id: int) -> HttpResponse:
     return render(request, "followups/followup_detail.html", _detail_context(request, followup))
 
 
+def _note(request: HttpRequest) -> str:
+    """The optional note sent with closing as unreachable or reopening."""
+    note = CloseNoteForm(request.POST)
+    note.is_valid()
+    return note.cleaned_data.get("outcome", "")
+
+
 @permission_required("metrics.change_followup", raise_exception=True)
 @require_POST
 def followup_action(request: HttpRequest, followup_id: int) -> HttpResponse:
@@ -144,18 +151,12 @@ def followup_action(request: HttpRequest, followup_id: int) -> HttpResponse:
             )
             messages.success(request, _("Follow-up resolved."))
         elif action == "unreachable":
-            note = CloseNoteForm(request.POST)
-            note.is_valid()
             services.followup_mark_unreachable(
-                followup=followup, by=request.user, outcome=note.cleaned_data.get("outcome", "")
+                followup=followup, by=request.user, outcome=_note(request)
             )
             messages.success(request, _("Closed: the customer could not be reached."))
         elif action == "reopen":
-            note = CloseNoteForm(request.POST)
-            note.is_valid()
-            services.followup_reopen(
-                followup=followup, by=request.user, reason=note.cleaned_data.get("outcome", "")
-            )
+            services.followup_reopen(followup=followup, by=request.user, reason=_note(request))
             messages.success(request, _("Follow-up reopened."))
         elif action == "assign":
             people = selectors.owner_choices(followup=followup)

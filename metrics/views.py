@@ -35,6 +35,7 @@ DASHBOARDS = [
     ("visits", "metrics:dashboard-visits", gettext_lazy("Visit intent")),
     ("comments", "metrics:dashboard-comments", gettext_lazy("Comments")),
 ]
+TITLES = {key: label for key, _url, label in DASHBOARDS}
 # Dashboards a report subscription can email (ReportSubscription.Dashboard).
 SUBSCRIBABLE = {"overview", "channels", "touchpoints", "agents", "visits"}
 COMMENT_LIMIT = 50
@@ -66,9 +67,8 @@ def _period_text(f: Filters) -> str:
     }
 
 
-def _dashboard(
-    request: HttpRequest, *, key: str, title: str, template: str, build: Builder
-) -> HttpResponseBase:
+def _dashboard(request: HttpRequest, *, key: str, build: Builder) -> HttpResponseBase:
+    template = f"metrics/{key}.html"
     f = filters_parse(request.GET, user=request.user)  # type: ignore[arg-type]
     wants_csv = request.GET.get("format") == "csv"
     if wants_csv and not f.valid:
@@ -80,7 +80,7 @@ def _dashboard(
     options = selectors.filter_options(user=request.user)  # type: ignore[arg-type]
     context: dict[str, Any] = {
         "dashboard": key,
-        "title": title,
+        "title": str(TITLES[key]),
         "filters": f,
         "filters_query": query,
         "share_url": request.build_absolute_uri(f"{request.path}?{query}"),
@@ -127,6 +127,17 @@ def _dashboard(
     return render(request, template, context)
 
 
+def _dashboard_view(key: str, build: Builder) -> Callable[[HttpRequest], HttpResponseBase]:
+    """The page of one of ``DASHBOARDS``: titled with its label, rendered with
+    ``metrics/<key>.html`` from what ``build`` adds to the shared context."""
+
+    @permission_required("metrics.view_dashboard", raise_exception=True)
+    def view(request: HttpRequest) -> HttpResponseBase:
+        return _dashboard(request, key=key, build=build)
+
+    return view
+
+
 # ------------------------------------------------------------------------------------------------
 # The pages
 # ------------------------------------------------------------------------------------------------
@@ -150,15 +161,7 @@ def _overview(request: HttpRequest, f: Filters, options: selectors.FilterOptions
     }
 
 
-@permission_required("metrics.view_dashboard", raise_exception=True)
-def dashboard(request: HttpRequest) -> HttpResponseBase:
-    return _dashboard(
-        request,
-        key="overview",
-        title=_("Overview"),
-        template="metrics/overview.html",
-        build=_overview,
-    )
+dashboard = _dashboard_view("overview", _overview)
 
 
 def _channels(request: HttpRequest, f: Filters, options: selectors.FilterOptions) -> dict[str, Any]:
@@ -174,15 +177,7 @@ def _channels(request: HttpRequest, f: Filters, options: selectors.FilterOptions
     return {"tables": {"channels": table}, "rows": rows}
 
 
-@permission_required("metrics.view_dashboard", raise_exception=True)
-def channels(request: HttpRequest) -> HttpResponseBase:
-    return _dashboard(
-        request,
-        key="channels",
-        title=_("Channels"),
-        template="metrics/channels.html",
-        build=_channels,
-    )
+channels = _dashboard_view("channels", _channels)
 
 
 def _touchpoints(
@@ -211,15 +206,7 @@ def _touchpoints(
     }
 
 
-@permission_required("metrics.view_dashboard", raise_exception=True)
-def touchpoints(request: HttpRequest) -> HttpResponseBase:
-    return _dashboard(
-        request,
-        key="touchpoints",
-        title=_("Touchpoints"),
-        template="metrics/touchpoints.html",
-        build=_touchpoints,
-    )
+touchpoints = _dashboard_view("touchpoints", _touchpoints)
 
 
 def _agents(request: HttpRequest, f: Filters, options: selectors.FilterOptions) -> dict[str, Any]:
@@ -248,15 +235,7 @@ def _agents(request: HttpRequest, f: Filters, options: selectors.FilterOptions) 
     }
 
 
-@permission_required("metrics.view_dashboard", raise_exception=True)
-def agents(request: HttpRequest) -> HttpResponseBase:
-    return _dashboard(
-        request,
-        key="agents",
-        title=_("Agents"),
-        template="metrics/agents.html",
-        build=_agents,
-    )
+agents = _dashboard_view("agents", _agents)
 
 
 def _visits(request: HttpRequest, f: Filters, options: selectors.FilterOptions) -> dict[str, Any]:
@@ -267,15 +246,7 @@ def _visits(request: HttpRequest, f: Filters, options: selectors.FilterOptions) 
     }
 
 
-@permission_required("metrics.view_dashboard", raise_exception=True)
-def visits(request: HttpRequest) -> HttpResponseBase:
-    return _dashboard(
-        request,
-        key="visits",
-        title=_("Visit intent"),
-        template="metrics/visits.html",
-        build=_visits,
-    )
+visits = _dashboard_view("visits", _visits)
 
 
 def _comments(request: HttpRequest, f: Filters, options: selectors.FilterOptions) -> dict[str, Any]:
@@ -299,12 +270,4 @@ def _comments(request: HttpRequest, f: Filters, options: selectors.FilterOptions
     }
 
 
-@permission_required("metrics.view_dashboard", raise_exception=True)
-def comments(request: HttpRequest) -> HttpResponseBase:
-    return _dashboard(
-        request,
-        key="comments",
-        title=_("Comments"),
-        template="metrics/comments.html",
-        build=_comments,
-    )
+comments = _dashboard_view("comments", _comments)
