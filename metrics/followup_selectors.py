@@ -12,6 +12,7 @@ period (``metrics_fu_opened``). Formulas are in ``metrics.formulas`` and docs/me
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -92,6 +93,22 @@ def visible_followups(*, user: Any) -> QuerySet[FollowUp]:
     return qs.filter(Q(owner=user) | Q(team_id__in=teams)) if teams else qs.filter(owner=user)
 
 
+def workers_of(users: Any) -> Any:
+    """Those of ``users`` allowed to work follow-ups (through a role, or directly)."""
+    allowed = (
+        Q(is_superuser=True)
+        | Q(
+            groups__permissions__codename="change_followup",
+            groups__permissions__content_type__app_label="metrics",
+        )
+        | Q(
+            user_permissions__codename="change_followup",
+            user_permissions__content_type__app_label="metrics",
+        )
+    )
+    return users.filter(allowed).distinct()
+
+
 def followup_get_for_user(*, user: Any, followup_id: int) -> FollowUp | None:
     return (
         visible_followups(user=user)
@@ -111,23 +128,23 @@ def followup_get_for_user(*, user: Any, followup_id: int) -> FollowUp | None:
     )
 
 
+def _oversees(user: Any, followup: FollowUp) -> bool:
+    """Someone who sees every follow-up, or a lead of its team."""
+    return user.has_perm("metrics.view_all_followups") or (
+        followup.team_id is not None and followup.team_id in led_team_ids(user=user)
+    )
+
+
 def can_work(*, user: Any, followup: FollowUp) -> bool:
     """Move it through its workflow: its owner, its team's lead, or someone who sees them all."""
-    if not user.has_perm("metrics.change_followup"):
-        return False
-    return (
-        followup.owner_id == user.pk
-        or user.has_perm("metrics.view_all_followups")
-        or (followup.team_id is not None and followup.team_id in led_team_ids(user=user))
+    return user.has_perm("metrics.change_followup") and (
+        followup.owner_id == user.pk or _oversees(user, followup)
     )
 
 
 def can_reassign(*, user: Any, followup: FollowUp) -> bool:
     """Give it to someone else: a lead of its team, or someone who sees them all."""
-    return user.has_perm("metrics.change_followup") and (
-        user.has_perm("metrics.view_all_followups")
-        or (followup.team_id is not None and followup.team_id in led_team_ids(user=user))
-    )
+    return user.has_perm("metrics.change_followup") and _oversees(user, followup)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -221,9 +238,24 @@ class AnswerRow:
     asked: bool = True
 
 
+def shown_question_ids(questions: list[Question], answers: Iterable[Answer]) -> set[int]:
+    """The questions the respondent saw, given their answers (the display conditions)."""
+    from surveys.answers import AnswerValue
+    from surveys.scoring import visible_questions
+
+    by_id = {q.pk: q for q in questions}
+    given = {
+        by_id[a.question_id].key: AnswerValue(
+            number=a.number, choices=a.choices, text=a.text
+        ).comparable(by_id[a.question_id])
+        for a in answers
+        if a.question_id in by_id
+    }
+    return {q.pk for q in visible_questions(questions, given)}
+
+
 def followup_answers(*, followup: FollowUp, language: str) -> list[AnswerRow]:
     """Every question of the survey with the customer's answer (or none)."""
-    from metrics.followup_services import shown_question_ids
     from surveys.selectors import answer_display
 
     survey = followup.survey
@@ -252,8 +284,6 @@ def followup_history(*, followup: FollowUp) -> list[FollowUpEvent]:
 
 def owner_choices(*, followup: FollowUp) -> list[User]:
     """Who the follow-up can be given to: its team's members first, then everyone allowed."""
-    from metrics.followup_services import workers_of
-
     people = list(workers_of(User.objects.filter(is_active=True)).order_by("name"))
     if followup.team_id:
         members = set(User.objects.filter(teams=followup.team_id).values_list("id", flat=True))

@@ -45,6 +45,7 @@ from metrics.followup_rules import (
     first_match,
     surveys_targeted,
 )
+from metrics.followup_selectors import shown_question_ids, workers_of
 from metrics.models import (
     FollowUp,
     FollowUpEvent,
@@ -56,6 +57,7 @@ from metrics.models import (
 from metrics.signals import followup_closed, followup_opened
 from surveys.models import Answer, Question, Response, Survey
 from surveys.scoring import band_for
+from surveys.selectors import answer_display
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +140,13 @@ def _main_question(survey: Survey) -> Question | None:
     return main_question(list(survey.questions.all()))
 
 
+def _scale_bounds(question: Question) -> tuple[int, int]:
+    """The lowest and highest score of a scored question (0–10 when the scale leaves it open)."""
+    low = question.scale_min if question.scale_min is not None else 0
+    high = question.scale_max if question.scale_max is not None else 10
+    return low, high
+
+
 def _range_bands(question: Question, low: int, high: int) -> set[str]:
     return {band_for(question, value) for value in range(low, high + 1)}
 
@@ -192,8 +201,7 @@ def _score_check(
             "survey": survey.name
         }
         return None, None, None
-    low = scale.scale_min if scale.scale_min is not None else 0
-    high = scale.scale_max if scale.scale_max is not None else 10
+    low, high = _scale_bounds(scale)
     low_score, high_score = {
         "lte": (None, score),
         "gte": (score, None),
@@ -244,9 +252,7 @@ def _owner_check(
     elif owner_user is None:
         errors["owner_user"] = _("Choose the person.")
     elif not can_own(owner_user):
-        errors["owner_user"] = _(
-            "%(name)s cannot work follow-ups: give them the agent, CX lead or admin role first."
-        ) % {"name": owner_user.get_full_name() or owner_user.email}
+        errors["owner_user"] = _cannot_own(owner_user)
 
 
 def can_own(user: User) -> bool:
@@ -256,6 +262,12 @@ def can_own(user: User) -> bool:
         and user.has_perm("metrics.change_followup")
         and user.has_perm("inbox.view_conversation")
     )
+
+
+def _cannot_own(user: User) -> str:
+    return _(
+        "%(name)s cannot work follow-ups: give them the agent, CX lead or admin role first."
+    ) % {"name": user.get_full_name() or user.email}
 
 
 def _review_check(
@@ -346,8 +358,7 @@ def rule_save(
     )
     bands = None
     if scale is not None and (score_min is not None or score_max is not None):
-        low = scale.scale_min if scale.scale_min is not None else 0
-        high = scale.scale_max if scale.scale_max is not None else 10
+        low, high = _scale_bounds(scale)
         bands = _range_bands(
             scale,
             score_min if score_min is not None else low,
@@ -537,22 +548,6 @@ def _facts(response: Response, answers: list[Answer]) -> ResponseFacts:
     )
 
 
-def workers_of(users: Any) -> Any:
-    """Those of ``users`` allowed to work follow-ups (through a role, or directly)."""
-    allowed = (
-        Q(is_superuser=True)
-        | Q(
-            groups__permissions__codename="change_followup",
-            groups__permissions__content_type__app_label="metrics",
-        )
-        | Q(
-            user_permissions__codename="change_followup",
-            user_permissions__content_type__app_label="metrics",
-        )
-    )
-    return users.filter(allowed).distinct()
-
-
 def team_candidates(*, team_id: int) -> list[int]:
     """The members follow-ups of this team go to, in round-robin order (by id): active, allowed
     to work follow-ups, and available (the inbox's "available for new conversations"); when
@@ -589,10 +584,6 @@ def round_robin_take(*, team_id: int, count: int = 1) -> list[int | None]:
         )
         end = cursor.fetchone()[0]
     return [candidates[(slot - 1) % len(candidates)] for slot in range(end - count + 1, end + 1)]
-
-
-def round_robin_next(*, team_id: int) -> int | None:
-    return round_robin_take(team_id=team_id)[0]
 
 
 def _accounts() -> dict[str, list[tuple[int, int | None]]]:
@@ -677,28 +668,6 @@ def followup_url(followup_id: int) -> str:
     return reverse("followups:followup-detail", args=[followup_id])
 
 
-def _answer_text(question: Question, answer: Answer | None, language: str) -> str:
-    from surveys.selectors import answer_display
-
-    return answer_display(question, answer, language)
-
-
-def shown_question_ids(questions: list[Question], answers: Iterable[Answer]) -> set[int]:
-    """The questions the respondent saw, given their answers (the display conditions)."""
-    from surveys.answers import AnswerValue
-    from surveys.scoring import visible_questions
-
-    by_id = {q.pk: q for q in questions}
-    given = {
-        by_id[a.question_id].key: AnswerValue(
-            number=a.number, choices=a.choices, text=a.text
-        ).comparable(by_id[a.question_id])
-        for a in answers
-        if a.question_id in by_id
-    }
-    return {q.pk for q in visible_questions(questions, given)}
-
-
 def answers_note(
     *, response: Response, questions: list[Question], answers: list[Answer], followup: FollowUp
 ) -> str:
@@ -721,7 +690,7 @@ def answers_note(
     for question in questions:
         answer = by_question.get(question.pk)
         text = question.text("text", language, survey.default_language) or question.key
-        shown = _answer_text(question, answer, response.language) if answer else ""
+        shown = answer_display(question, answer, response.language) if answer else ""
         lines.append(f"• {text}")
         if shown:
             lines.append(f"  {shown}")
@@ -750,7 +719,7 @@ def payload(followup: FollowUp) -> dict[str, Any]:
     base = settings.PUBLIC_BASE_URL
     return {
         "id": followup.pk,
-        "url": base + reverse("followups:followup-detail", args=[followup.pk]),
+        "url": base + followup_url(followup.pk),
         "status": followup.status,
         "response_id": followup.response_id,
         "response_url": base + reverse("surveys:response-detail", args=[followup.response_id])
@@ -920,13 +889,13 @@ def followup_open_for_response(*, response_id: int) -> FollowUp | None:
 def _open_batch(ids: list[int]) -> list[FollowUp]:
     """Evaluate the rules for these responses and act; they leave the waiting list."""
     done = set(FollowUp.objects.filter(response_id__in=ids).values_list("response_id", flat=True))
-    todo = [pk for pk in ids if pk not in done]
-    rules = rules_active() if todo else []
+    pending = [pk for pk in ids if pk not in done]
+    rules = rules_active() if pending else []
     created: list[FollowUp] = []
     if rules:
         responses = list(
             Response.objects.select_related("survey", "customer", "touchpoint")
-            .filter(pk__in=todo, completed_at__isnull=False, customer__isnull=False)
+            .filter(pk__in=pending, completed_at__isnull=False, customer__isnull=False)
             .order_by("completed_at", "id")
         )
         answers: dict[int, list[Answer]] = defaultdict(list)
@@ -942,18 +911,25 @@ def _open_batch(ids: list[int]) -> list[FollowUp]:
             else:
                 matched.append((response, answers[response.pk], rule))
         if matched:
-            try:
-                created = _open_many(matched)
-            except IntegrityError:
-                # One of them was opened by another run a moment ago: the rest one by one.
-                created = []
-                for item in matched:
-                    try:
-                        created += _open_many([item])
-                    except IntegrityError:
-                        if not FollowUp.objects.filter(response_id=item[0].pk).exists():
-                            raise
+            created = _open_racing(matched)
     FollowUpPending.objects.filter(response_id__in=ids).delete()
+    return created
+
+
+def _open_racing(matched: list[tuple[Response, list[Answer], RuleSpec]]) -> list[FollowUp]:
+    """``_open_many``, all at once; when another run opened one of them a moment ago, the rest
+    one by one."""
+    try:
+        return _open_many(matched)
+    except IntegrityError:
+        pass
+    created: list[FollowUp] = []
+    for item in matched:
+        try:
+            created += _open_many([item])
+        except IntegrityError:
+            if not FollowUp.objects.filter(response_id=item[0].pk).exists():
+                raise
     return created
 
 
@@ -1514,11 +1490,7 @@ def followup_reopen(*, followup: FollowUp, by: Any, reason: str = "") -> FollowU
 def followup_assign(*, followup: FollowUp, owner: User, by: Any) -> FollowUp:
     """Give the follow-up (and its conversation) to someone else; they are notified."""
     if not can_own(owner):
-        raise ApplicationError(
-            _("%(name)s cannot work follow-ups: give them the agent, CX lead or admin role first.")
-            % {"name": owner.get_full_name() or owner.email},
-            field="owner",
-        )
+        raise ApplicationError(_cannot_own(owner), field="owner")
     now = timezone.now()
     with transaction.atomic():
         followup = _locked(followup)
