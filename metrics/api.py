@@ -25,7 +25,6 @@ from rest_framework.views import APIView
 
 from cxm.api import StrictSerializer
 from cxm.errors import NotFound
-from journeys.models import Journey
 from metrics import reports, selectors
 from metrics.filters import CHANNELS, GRAINS, NAMES, PERIODS, Filters
 from metrics.models import ReportSubscription
@@ -337,7 +336,7 @@ class JourneyMapApi(_FiguresApi):
         responses={200: JourneyMapOutput, **BAD_REQUEST, **NOT_FOUND},
     )
     def get(self, request: Request, journey_id: int) -> Response:
-        journey = Journey.objects.filter(pk=journey_id).first()
+        journey = selectors.journey_get(journey_id)
         if journey is None:
             raise NotFound(_("There is no such journey."), field="journey_id")
         f = _filters(request)

@@ -321,6 +321,11 @@ def root_cause_tree(*, active_only: bool = False) -> list[CauseGroup]:
     ]
 
 
+def root_cause_get(pk: int) -> RootCause | None:
+    """A root cause with its category (``followup_resolve`` checks both are in use)."""
+    return RootCause.objects.select_related("parent").filter(pk=pk).first()
+
+
 def root_cause_choices() -> list[Any]:
     """For a select with optgroups: a category that has causes is chosen through them (an
     optgroup); one without causes is a choice of its own."""

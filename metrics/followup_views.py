@@ -139,13 +139,10 @@ def followup_action(request: HttpRequest, followup_id: int) -> HttpResponse:
             forms["resolve_form"] = form
             if not form.is_valid():
                 raise ApplicationError(_("Choose the root cause."), field="root_cause")
-            cause = RootCause.objects.select_related("parent").filter(
-                pk=form.cleaned_data["root_cause"]
-            )
             services.followup_resolve(
                 followup=followup,
                 by=request.user,
-                root_cause=cause.first(),
+                root_cause=selectors.root_cause_get(form.cleaned_data["root_cause"]),
                 outcome=form.cleaned_data["outcome"],
                 recovered=form.cleaned_data["recovered"],
             )

@@ -865,10 +865,14 @@ def filter_options(*, user: User) -> FilterOptions:
     )
 
 
+def journey_get(pk: int) -> Journey | None:
+    return Journey.objects.filter(pk=pk).first()
+
+
 def journey_for_map(f: Filters) -> Journey | None:
     """The journey the touchpoints dashboard maps: the chosen one, else the first active one."""
     if f.journey is not None:
-        return Journey.objects.filter(pk=f.journey).first()
+        return journey_get(f.journey)
     return Journey.objects.filter(archived_at__isnull=True).order_by("name", "id").first()
 
 
