@@ -19,7 +19,7 @@ rows summed again over fewer dimensions per day and per calendar month); the row
 each daily rollup and of each cube by cube and span, against the raw rows; for each filter
 combination (built by ``filters_parse``) the median and p95 of ``overview``, each ``breakdown``
 and ``trend``; beside each the *floor* (bare SQL on a cursor summing the very rows the app reads:
-each statement's FROM and WHERE come from ``metrics.selectors._rows`` called as the selector
+each statement's FROM and WHERE come from ``metrics.reads.source`` called as the selector
 calls it, compiled by Django, ANDed with the filters' conditions; no ORM at run time, no Python)
 and the *raw* computation (NPS, CSAT, CES, first response and handling time straight from
 ``surveys_response`` / ``inbox_conversation``); which table or cube each call reads and how many
@@ -1090,40 +1090,11 @@ def cases(world: World) -> list[Case]:
 RESPONSE_SUMS = ("responses", "invited", "scored", "positive", "neutral", "negative", "score_sum")
 
 
-def _where(f: Any, level: str, prefix: str = "") -> tuple[str, list[Any]]:
-    """The filters' conditions on a rollup, as ``Filters.customer_q`` / ``conversation_q`` /
-    ``response_q`` build them (columns prefixed with ``prefix``, e.g. ``r.``)."""
-    p = prefix
-    conds, params = [f"{p}attribute = %s", f"{p}value = %s"], [f.attribute, f.value]
-    if f.language:
-        conds.append(f"{p}language = %s")
-        params.append(f.language)
-    if level in ("conversation", "response"):
-        if f.channel:
-            conds.append(f"{p}channel = %s")
-            params.append(f.channel)
-        if f.team is not None:
-            conds.append(f"{p}team_id = %s")
-            params.append(f.team)
-        if f.agent is not None:
-            conds.append(f"{p}agent_id = %s")
-            params.append(f.agent)
-    if level == "response":
-        if f.survey is not None:
-            conds.append(f"{p}survey_id = %s")
-            params.append(f.survey)
-        if f.touchpoints is not None:
-            ids = sorted(f.touchpoints) or [-1]
-            conds.append(f"{p}touchpoint_id IN ({', '.join(['%s'] * len(ids))})")
-            params += ids
-    return " AND ".join(conds), params
-
-
 @dataclass
 class Source:
-    """The rows one reading of a selector takes: the table ``metrics.selectors._rows`` picks (a
-    cube or the daily rollup) and its WHERE — the cube, the day and month rows of the periods —
-    compiled by Django, ANDed with the filters' conditions as ``_where`` writes them."""
+    """The rows one reading of a selector takes: ``metrics.reads.source`` called as the
+    selector calls it — the table it picks (a cube or the daily rollup) as ``r``, and its WHERE:
+    the cube, the day and month rows of the periods, the filters' conditions."""
 
     role: str  # responses, invitations, conversations
     table: str
@@ -1133,35 +1104,32 @@ class Source:
 
     @property
     def column(self) -> str:
-        return f'"{self.table}".'
+        return "r."
+
+    @property
+    def from_(self) -> str:
+        return f"{self.table} r"
 
 
 def _source(role: str, f: Any, *needs: str, periods: Any = None, months: bool = True) -> Source:
-    """``selectors._rows`` called as the selector calls it, as bare SQL."""
-    from metrics import selectors
+    """``metrics.reads.source`` called as the selector calls it."""
+    from metrics import reads
     from metrics.models import ConversationDaily, InvitationDaily, ResponseDaily
 
-    daily, level = {
-        "responses": (ResponseDaily, "response"),
-        "invitations": (InvitationDaily, "response"),
-        "conversations": (ConversationDaily, "conversation"),
+    daily = {
+        "responses": ResponseDaily,
+        "invitations": InvitationDaily,
+        "conversations": ConversationDaily,
     }[role]
-    qs = selectors._rows(daily, f, *needs, periods=periods, months=months)
-    sql, params = qs.query.get_compiler(using="default").compile(qs.query.where)
-    table = qs.model._meta.db_table
-    cube = "daily"
-    if qs.model is not daily:  # which cube: ``_rows`` ends its WHERE with ``cube = %s``
-        if not sql.endswith(f'"{table}"."cube" = %s)'):
-            raise RuntimeError(f"unexpected WHERE from selectors._rows: {sql}")
-        cube = str(params[-1])
-    conditions, condition_params = _where(f, level, f'"{table}".')
+    read = reads.source(daily, f, *needs, periods=periods, months=months)
+    where = read.where
     if role == "conversations":
-        conditions += f' AND ("{table}".first_responses > 0 OR "{table}".resolved > 0)'
-    return Source(role, table, cube, f"({sql}) AND {conditions}", [*params, *condition_params])
+        where += " AND (r.first_responses > 0 OR r.resolved > 0)"
+    return Source(role, read.table, read.cube or "daily", where, list(read.params))
 
 
 def sources(f: Any, fn: str) -> list[Source]:
-    """What each selector call reads, with the arguments ``metrics.selectors`` passes ``_rows``:
+    """What each selector call reads, with the arguments ``metrics.selectors`` passes ``reads.source``:
     ``overview`` both periods; ``trend`` month rows only at month grain; a breakdown its
     column (the responses also per survey)."""
     from metrics import selectors
@@ -1189,7 +1157,7 @@ def sources(f: Any, fn: str) -> list[Source]:
 
 
 def rows_read(source: Source) -> int:
-    return int(_scalar(f"SELECT count(*) FROM {source.table} WHERE {source.where}", source.params))
+    return int(_scalar(f"SELECT count(*) FROM {source.from_} WHERE {source.where}", source.params))
 
 
 def _hist_sql(source: Source, group: str) -> tuple[str, list[Any]]:
@@ -1203,7 +1171,7 @@ def _hist_sql(source: Source, group: str) -> tuple[str, list[Any]]:
     ):
         parts.append(
             f"SELECT {group} AS g, {n} AS h, {column} AS hist, count(*) AS times FROM "
-            f"{source.table} WHERE {source.where} AND {count} > 0 GROUP BY 1, 3"
+            f"{source.from_} WHERE {source.where} AND {count} > 0 GROUP BY 1, 3"
         )
     sql = (
         "SELECT x.g, x.h, e.i, SUM(e.n::bigint * x.times) FROM ("
@@ -1217,14 +1185,17 @@ def _hist_sql(source: Source, group: str) -> tuple[str, list[Any]]:
 def _by_kind(source: Source) -> str:
     """The responses' rows joined to the surveys for their kind (NPS, CSAT, CES), as the
     selectors fold the sums per kind."""
-    return f'{source.table} LEFT JOIN surveys_survey s ON s.id = "{source.table}".survey_id'
+    return f"{source.from_} LEFT JOIN surveys_survey s ON s.id = r.survey_id"
 
 
 def floor_statements(f: Any, fn: str) -> list[tuple[str, list[Any]]]:
     """The statements the floor runs for one selector call, on the rows ``sources`` gives."""
     statements: list[tuple[str, list[Any]]] = []
     start, end, before = f.start, f.end, f.previous().start
-    k_where, k_params = _where(f, "customer")
+    from metrics import reads
+
+    k_conditions, k_params = reads.conditions(f, "customer")
+    k_where = " AND ".join(k_conditions)
     counters = "SUM(first_responses), SUM(frt_sum), SUM(resolved), SUM(handling_sum)"
     read = {s.role: s for s in sources(f, fn)}
     responses, conversations = read["responses"], read.get("conversations")
@@ -1246,14 +1217,14 @@ def floor_statements(f: Any, fn: str) -> list[tuple[str, list[Any]]]:
         statements.append(
             (
                 "SELECT SUM(delivered) FILTER (WHERE day >= %s), SUM(delivered) FILTER (WHERE day "
-                f"< %s) FROM {invitations.table} WHERE {invitations.where}",
+                f"< %s) FROM {invitations.from_} WHERE {invitations.where}",
                 [start, start, *invitations.params],
             )
         )
         statements.append(
             (
                 f"SELECT day >= '{start.isoformat()}'::date, {counters} FROM "
-                f"{conversations.table} WHERE {conversations.where} GROUP BY 1",
+                f"{conversations.from_} WHERE {conversations.where} GROUP BY 1",
                 conversations.params,
             )
         )
@@ -1263,7 +1234,7 @@ def floor_statements(f: Any, fn: str) -> list[tuple[str, list[Any]]]:
                 "SELECT SUM(gained - lost) FILTER (WHERE day < %s), SUM(gained) FILTER (WHERE day "
                 ">= %s AND day < %s), SUM(lost) FILTER (WHERE day >= %s AND day < %s), "
                 "SUM(gained) FILTER (WHERE day >= %s), SUM(lost) FILTER (WHERE day >= %s) FROM "
-                f"metrics_customerdaily WHERE {k_where} AND day <= %s",
+                f"metrics_customerdaily r WHERE {k_where} AND day <= %s",
                 [before, before, start, before, start, start, start, *k_params, end],
             )
         )
@@ -1287,14 +1258,14 @@ def floor_statements(f: Any, fn: str) -> list[tuple[str, list[Any]]]:
         )
         statements.append(
             (
-                f"SELECT {bucket()}, SUM(delivered) FROM {invitations.table} WHERE "
+                f"SELECT {bucket()}, SUM(delivered) FROM {invitations.from_} WHERE "
                 f"{invitations.where} GROUP BY 1",
                 invitations.params,
             )
         )
         statements.append(
             (
-                f"SELECT {bucket()}, {counters} FROM {conversations.table} WHERE "
+                f"SELECT {bucket()}, {counters} FROM {conversations.from_} WHERE "
                 f"{conversations.where} GROUP BY 1",
                 conversations.params,
             )
@@ -1303,7 +1274,7 @@ def floor_statements(f: Any, fn: str) -> list[tuple[str, list[Any]]]:
         statements.append(
             (
                 "SELECT GREATEST(day, %s::date), SUM(gained), SUM(lost) FROM "
-                f"metrics_customerdaily WHERE {k_where} AND day <= %s GROUP BY 1",
+                f"metrics_customerdaily r WHERE {k_where} AND day <= %s GROUP BY 1",
                 [start - dt.timedelta(days=1), *k_params, end],
             )
         )
@@ -1324,7 +1295,7 @@ def floor_statements(f: Any, fn: str) -> list[tuple[str, list[Any]]]:
             column = selectors._CONVERSATION_FIELD[by]
             statements.append(
                 (
-                    f"SELECT {column}, {counters} FROM {conversations.table} WHERE "
+                    f"SELECT {column}, {counters} FROM {conversations.from_} WHERE "
                     f"{conversations.where} GROUP BY 1",
                     conversations.params,
                 )
@@ -1783,7 +1754,7 @@ def summary_rows(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows.append(
         (
             f"… within {FLOOR_RATIO}× of the rollup query floor (the bare SQL summing the same "
-            "rows the app reads: the cube or daily rollup rows `selectors._rows` picks)",
+            "rows the app reads: the cube or daily rollup rows `reads.source` picks)",
             f"{len(within)} of {len(calls)} within {FLOOR_RATIO}× (of the {len(heavy)} calls whose "
             f"floor takes 10 ms or more: {sum(r[2] <= FLOOR_RATIO for r in heavy)}); median ratio "
             f"{statistics.median(r[2] for r in ratios_floor):.2f}×; worst {n} with "
@@ -1898,7 +1869,7 @@ def cubes_section(figures: dict[str, Any]) -> Section:
         "`rollups_rebuild()` and `rollups_refresh()` write, with each daily rollup, its cube: "
         "the same rows summed again over fewer dimensions (a dropped dimension holds 0 or '') "
         "per day (span `d`) and per calendar month (span `m`, `day` the month's first day). "
-        "`metrics.selectors._rows` reads the first cube (in the order of `CUBES`: "
+        "`metrics.reads.source` reads the first cube (in the order of `CUBES`: "
         + "; ".join(
             f"`{table}` " + ", ".join(f"`{name}`" for name in _cube_dims(table))
             for table, _d, _r in CUBES
@@ -1982,13 +1953,12 @@ def calls_section(figures: dict[str, Any]) -> Section:
         "`Filters` come from `metrics.filters.filters_parse` with today's date, as the "
         "dashboards build them. **Reads**: where the call's rows come from and how many it "
         "reads — responses · invitations · conversations, each a cube's letter (that cube) or "
-        "`daily` (the daily rollup), as `metrics.selectors._rows` picks them, counted with the "
+        "`daily` (the daily rollup), as `metrics.reads.source` picks them, counted with the "
         "filters' "
         "conditions (conversations: those with a first response or a resolution). **Floor**: "
         "the bare SQL on a cursor that reads and sums the very same rows, nothing done in Python: "
-        "each statement's FROM is the table `_rows` returns and its WHERE is `_rows`'s own "
-        "condition (cube, span and days, compiled by Django's SQL compiler) ANDed with the "
-        "filters' conditions — for `overview` five statements: the responses summed per survey "
+        "each statement's FROM and WHERE are the app's own (`metrics.reads.source`: the cube, "
+        "its span and days, and the filters' conditions) — for `overview` five statements: the responses summed per survey "
         "kind (joined to `surveys_survey`) for both periods, the delivered invitations, the "
         "conversations' counters, their two duration histograms summed element-wise (identical "
         "histograms counted first, then `jsonb_array_elements_text … WITH ORDINALITY`), and the "

@@ -134,32 +134,29 @@ class Filters:
         return urlencode(params)
 
     # Conditions on the rollups ----------------------------------------------------------------
-    def customer_q(self) -> Q:
-        """Rollup rows of the chosen slice and language (what the customers rollup has)."""
-        q = Q(attribute=self.attribute, value=self.value)
+    def rollup_conditions(self, level: str) -> dict[str, Any]:
+        """The rollup columns the filters fix, with their values (a frozenset: any of them):
+        the slice and the language on every rollup (``level`` "customer"), the channel, team
+        and agent too on the conversations (``"conversation"``), and the survey and
+        touchpoints too on the responses and invitations (``"response"``)."""
+        out: dict[str, Any] = {"attribute": self.attribute, "value": self.value}
         if self.language:
-            q &= Q(language=self.language)
-        return q
-
-    def conversation_q(self) -> Q:
-        """… and of the chosen channel, team and agent (what the conversations rollup has)."""
-        q = self.customer_q()
+            out["language"] = self.language
+        if level == "customer":
+            return out
         if self.channel:
-            q &= Q(channel=self.channel)
+            out["channel"] = self.channel
         if self.team is not None:
-            q &= Q(team_id=self.team)
+            out["team_id"] = self.team
         if self.agent is not None:
-            q &= Q(agent_id=self.agent)
-        return q
-
-    def response_q(self) -> Q:
-        """… and of the chosen survey and touchpoints (responses and invitations)."""
-        q = self.conversation_q()
+            out["agent_id"] = self.agent
+        if level == "conversation":
+            return out
         if self.survey is not None:
-            q &= Q(survey_id=self.survey)
+            out["survey_id"] = self.survey
         if self.touchpoints is not None:
-            q &= Q(touchpoint_id__in=self.touchpoints)
-        return q
+            out["touchpoint_id"] = self.touchpoints
+        return out
 
     def raw_response_q(self, prefix: str = "") -> Q:
         """The same conditions on ``surveys.Response`` rows (for the latest comments)."""

@@ -12,32 +12,33 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import itertools
 import json
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import DateField, F, Q, Sum, TextField, Value, Window
-from django.db.models.functions import Cast, Greatest, RowNumber, TruncMonth, TruncWeek
+from django.db import models
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from cxm.accounts.models import Team, User
 from journeys.models import Journey, Stage, Touchpoint
-from metrics import formulas
+from metrics import formulas, reads
 from metrics.filters import CHANNELS, Filters
 from metrics.models import (
-    CUBE_OF,
     ConversationDaily,
-    Cube,
     CustomerDaily,
     InvitationDaily,
     ResponseDaily,
-    Rollup,
     RollupState,
 )
+from metrics.reads import ALIAS, Statement
 from surveys.models import Answer, Question, Survey
 
 # What each figure is, for the tooltips (the same words as docs/metrics.md).
@@ -167,94 +168,59 @@ class Overview:
 # ------------------------------------------------------------------------------------------------
 # Sums from the rollups
 # ------------------------------------------------------------------------------------------------
-def _survey_kinds() -> dict[int, str]:
-    return dict(Survey.objects.values_list("pk", "kind"))
-
-
-def _period_sums(fields: Iterable[str], current: Filters) -> dict[str, Any]:
-    """``Sum(field)`` for the current period (``cur_*``) and the previous one (``prev_*``)."""
-    start = current.start
-    sums = {}
-    for name in fields:
-        sums[f"cur_{name}"] = Sum(name, filter=Q(day__gte=start))
-        sums[f"prev_{name}"] = Sum(name, filter=Q(day__lt=start))
-    return sums
-
-
-# ------------------------------------------------------------------------------------------------
-# Where the rows come from: the smallest cube with the dimensions a reading needs, else the daily
-# rollup; month rows for the whole months of a period, day rows for its ends
-# ------------------------------------------------------------------------------------------------
-Period = tuple[dt.date, dt.date]
-
-
-def _filtered_dimensions(f: Filters) -> set[str]:
-    """The rollup dimensions the filters narrow (the attribute slice is in every rollup)."""
-    dims = set()
-    if f.survey is not None:
-        dims.add("survey_id")
-    if f.touchpoints is not None:
-        dims.add("touchpoint_id")
-    if f.channel:
-        dims.add("channel")
-    if f.language:
-        dims.add("language")
-    if f.team is not None:
-        dims.add("team_id")
-    if f.agent is not None:
-        dims.add("agent_id")
-    return dims
-
-
-def _span_q(start: dt.date, end: dt.date, *, months: bool) -> Q:
-    """A cube's rows for ``start``–``end``: the month rows of the whole calendar months inside
-    it and the day rows of the days around them (or day rows only)."""
-    days = Q(span=Cube.DAY, day__gte=start, day__lte=end)
-    if not months:
-        return days
-    first = (
-        start if start.day == 1 else (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    )
-    after = end + dt.timedelta(days=1)
-    stop = after if after.day == 1 else end.replace(day=1)  # the day after the last whole month
-    if first >= stop:
-        return days
-    q = Q(span=Cube.MONTH, day__gte=first, day__lt=stop)
-    if start < first:
-        q |= Q(span=Cube.DAY, day__gte=start, day__lt=first)
-    if stop <= end:
-        q |= Q(span=Cube.DAY, day__gte=stop, day__lte=end)
-    return q
-
-
-def _rows(
-    daily: type[Rollup],
-    f: Filters,
-    *needs: str,
-    periods: Iterable[Period] | None = None,
-    months: bool = True,
-) -> Any:
-    """``daily``'s rows (or its cube's) for ``periods`` (the filters' period by default), for a
-    reading that filters as ``f`` does and also groups on the dimensions ``needs``. The filters'
-    own conditions are the caller's to add (``f.response_q()``…): every cube has the columns."""
-    spans = list(periods or [(f.start, f.end)])
-    wanted = (_filtered_dimensions(f) | set(needs)) & set(daily.DIMENSIONS)
-    cube = CUBE_OF.get(daily)
-    for name, dims in cube.CUBES.items() if cube else ():
-        if wanted <= set(dims):
-            q = Q()
-            for start, end in spans:
-                q |= _span_q(start, end, months=months)
-            return cube._default_manager.filter(q, cube=name)  # type: ignore[union-attr]
-    q = Q()
-    for start, end in spans:
-        q |= Q(day__gte=start, day__lte=end)
-    return daily._default_manager.filter(q)
-
-
-def _both_periods(f: Filters) -> list[Period]:
+def _both_periods(f: Filters) -> list[reads.Period]:
     previous = f.previous()
     return [(previous.start, previous.end), (f.start, f.end)]
+
+
+KindCounts = dict[str, dict[str, int]]  # survey kind → counter → sum
+
+
+def _response_sums(
+    src: reads.Source,
+    key: str,
+    key_params: Iterable[Any] = (),
+    *,
+    named: type[models.Model] | None = None,
+) -> Statement:
+    """``RESPONSE_SUMS`` of ``src``'s rows per ``key`` (an SQL expression on ``r``'s columns)
+    and survey kind, read with ``_kind_counts``. Each row also has the name of the ``named``
+    row (a survey, a touchpoint, a team, an agent) whose id the key is (``_LABEL_SQL``), or
+    NULL."""
+    sums = ", ".join(f"SUM({ALIAS}.{name})" for name in RESPONSE_SUMS)
+    label, join = "NULL", ""
+    if named is Survey:  # joined already, for the kind
+        label = "MAX(s.name)"
+    elif named is not None:
+        label = f"MAX({_LABEL_SQL.get(named, 'n.name')})"
+        join = f" LEFT JOIN {named._meta.db_table} n ON n.id = {key}"
+    return (
+        f"SELECT {key}, s.kind, {label}, {sums} FROM {src.from_} LEFT JOIN "  # noqa: S608 - our tables
+        f"{Survey._meta.db_table} s ON s.id = {ALIAS}.survey_id{join} WHERE {src.where} "
+        "GROUP BY 1, 2",
+        [*key_params, *src.params],
+    )
+
+
+def _kind_counts(rows: Iterable[tuple[Any, ...]]) -> dict[Any, KindCounts]:
+    out: dict[Any, KindCounts] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    for group, kind, _label, *values in rows:
+        counts = out[group][kind or ""]
+        for name, value in zip(RESPONSE_SUMS, values, strict=True):
+            counts[name] += int(value or 0)
+    return out
+
+
+def _delivered_sums(src: reads.Source, key: str, key_params: Iterable[Any] = ()) -> Statement:
+    """Invitations delivered of ``src``'s rows per ``key`` (read with ``_counts``)."""
+    return (
+        f"SELECT {key}, SUM({ALIAS}.delivered) FROM {src.from_} WHERE {src.where} GROUP BY 1",  # noqa: S608 - our tables
+        [*key_params, *src.params],
+    )
+
+
+def _counts(rows: Iterable[tuple[Any, ...]]) -> dict[Any, int]:
+    return {group: int(n or 0) for group, n in rows}
 
 
 def _scores(by_kind: dict[str, dict[str, int]]) -> dict[str, Figure]:
@@ -282,16 +248,6 @@ def _scores(by_kind: dict[str, dict[str, int]]) -> dict[str, Figure]:
             mean_on_scale=e_score.mean,
         ),
     }
-
-
-def _fold_kinds(rows: Iterable[dict[str, Any]], kinds: dict[int, str], prefix: str) -> dict:
-    """Per survey kind, the sums of the rows (``prefix`` picks the period)."""
-    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        kind = kinds.get(row["survey_id"], "")
-        for name in RESPONSE_SUMS:
-            out[kind][name] += row.get(f"{prefix}{name}") or 0
-    return out
 
 
 # What ``_Durations.add`` takes from a conversations rollup row, in this order.
@@ -341,11 +297,13 @@ class _Durations:
             hist: list[int] = []
             for text, times in texts.items():
                 counts = _histogram(text)
-                if len(counts) > len(hist):
-                    hist.extend([0] * (len(counts) - len(hist)))
-                for i, count in enumerate(counts):
-                    if count:
-                        hist[i] += count * times
+                width = len(counts)
+                if width > len(hist):
+                    hist.extend([0] * (width - len(hist)))
+                weighted = (
+                    map(operator.mul, counts, itertools.repeat(times)) if times > 1 else counts
+                )
+                hist[:width] = map(operator.add, hist, weighted)
             out[key] = formulas.duration_from_buckets(
                 total=self.total[key], n=self.n[key], hist=hist
             )
@@ -360,18 +318,23 @@ def _histogram(text: str) -> tuple[int, ...]:
 
 
 def _conversation_rows(
-    f: Filters, *needs: str, periods: Iterable[Period] | None = None, months: bool = True
-) -> Any:
+    f: Filters,
+    key: str,
+    key_params: Iterable[Any] = (),
+    *,
+    needs: Iterable[str] = (),
+    periods: Iterable[reads.Period] | None = None,
+    months: bool = True,
+) -> Statement:
     """The conversations rollup rows of the period (or ``periods``) with a first response or a
-    resolution, their histograms as JSON text (``DURATION_COLUMNS``)."""
+    resolution: ``key`` (an SQL expression) and ``DURATION_COLUMNS``, histograms as JSON text."""
+    src = reads.source(ConversationDaily, f, *needs, periods=periods, months=months)
+    r = ALIAS
     return (
-        _rows(ConversationDaily, f, *needs, periods=periods, months=months)
-        .filter(f.conversation_q())
-        .filter(Q(first_responses__gt=0) | Q(resolved__gt=0))
-        .annotate(
-            frt_text=Cast("frt_hist", TextField()),
-            handling_text=Cast("handling_hist", TextField()),
-        )
+        f"SELECT {key}, {r}.first_responses, {r}.frt_sum, CAST({r}.frt_hist AS text), "  # noqa: S608 - our tables
+        f"{r}.resolved, {r}.handling_sum, CAST({r}.handling_hist AS text) FROM {src.from_} "
+        f"WHERE {src.where} AND ({r}.first_responses > 0 OR {r}.resolved > 0)",
+        [*key_params, *src.params],
     )
 
 
@@ -379,12 +342,14 @@ class _CustomerCounts:
     """Customers gained and lost per day, with running totals: churn and retention of any period
     in two binary searches (a trend asks for hundreds of periods)."""
 
-    def __init__(self, days: list[tuple[dt.date, int, int]]) -> None:
-        self.days = [day for day, _gained, _lost in days]
+    def __init__(self, rows: Iterable[tuple[Any, Any, Any]]) -> None:
+        """``rows``: (day, gained, lost) in order of day, as ``_customer_sums`` reads them."""
+        self.days: list[dt.date] = []
         self.gained, self.lost = [0], [0]  # totals before each day, and after the last
-        for _day, gained, lost in days:
-            self.gained.append(self.gained[-1] + gained)
-            self.lost.append(self.lost[-1] + lost)
+        for day, gained, lost in rows:
+            self.days.append(reads.day(day))
+            self.gained.append(self.gained[-1] + int(gained or 0))
+            self.lost.append(self.lost[-1] + int(lost or 0))
 
     def rates(self, start: dt.date, end: dt.date) -> dict[str, formulas.Score]:
         first = bisect.bisect_left(self.days, start)
@@ -399,18 +364,21 @@ class _CustomerCounts:
         }
 
 
-def _customer_counts(f: Filters, since: dt.date) -> _CustomerCounts:
-    """The counts for periods from ``since`` to the filters' end. The customers' history before
-    ``since`` comes summed in the database as one row dated the day before, so a dashboard reads
-    a row per day of its periods, not one per day since the first customer."""
-    opening = since - dt.timedelta(days=1)
-    rows = (
-        CustomerDaily.objects.filter(f.customer_q(), day__lte=f.end)
-        .values(on=Greatest("day", Value(opening), output_field=DateField()))
-        .annotate(g=Sum("gained"), lost=Sum("lost"))
-        .order_by("on")
+def _customer_sums(f: Filters, periods: list[reads.Period], *, months: bool = False) -> Statement:
+    """The counts for ``periods`` (oldest first), for rates over whole periods or days of them
+    (over whole periods only with ``months``: a month row is dated its first day). The history
+    before them comes summed in the database as one row dated the day before, from the month
+    rows of its whole months, so a dashboard reads a row per day (or month) of its periods and
+    one per month of the history, not one per day since the first customer."""
+    opening = periods[0][0] - dt.timedelta(days=1)
+    history = reads.source(CustomerDaily, f, periods=[(reads.BEGINNING, opening)])
+    days = reads.source(CustomerDaily, f, periods=periods, months=months)
+    sums = f"SUM({ALIAS}.gained), SUM({ALIAS}.lost)"
+    return (
+        f"SELECT %s, {sums} FROM {history.from_} WHERE {history.where} UNION ALL "  # noqa: S608 - our tables
+        f"SELECT {ALIAS}.day, {sums} FROM {days.from_} WHERE {days.where} GROUP BY 1 ORDER BY 1",
+        [opening, *history.params, *days.params],
     )
-    return _CustomerCounts([(row["on"], row["g"] or 0, row["lost"] or 0) for row in rows])
 
 
 def _notes(f: Filters) -> dict[str, str]:
@@ -425,10 +393,13 @@ def _notes(f: Filters) -> dict[str, str]:
     return {"frt": support, "handling": support, "churn": customers, "retention": customers}
 
 
+# When the oldest of the rollups was last refreshed (the figures are at least that new).
+AS_OF: Statement = (f"SELECT MIN(refreshed_at) FROM {RollupState._meta.db_table}", [])  # noqa: S608
+
+
 def as_of() -> dt.datetime | None:
-    """When the oldest of the rollups was last refreshed (the figures are at least that new)."""
-    stamps = [s for s in RollupState.objects.values_list("refreshed_at", flat=True) if s]
-    return min(stamps) if stamps else None
+    ((stamp,),) = reads.fetch_all(AS_OF)[0]
+    return reads.moment(stamp)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -436,49 +407,42 @@ def as_of() -> dt.datetime | None:
 # ------------------------------------------------------------------------------------------------
 def overview(f: Filters) -> Overview:
     """Every headline figure for the period, with the previous period's value beside it."""
-    kinds = _survey_kinds()
     previous = f.previous()
-    rows = list(
-        _rows(ResponseDaily, f, "survey_id", periods=_both_periods(f))
-        .filter(f.response_q())
-        .values("survey_id")
-        .annotate(**_period_sums(RESPONSE_SUMS, f))
+    both = _both_periods(f)
+    current = f"{ALIAS}.day >= %s"  # the key of each sum: this period (true) or the one before
+    response_rows, delivered_rows, conversation_rows, customer_rows, stamp = reads.fetch_all(
+        _response_sums(
+            reads.source(ResponseDaily, f, "survey_id", periods=both), current, [f.start]
+        ),
+        _delivered_sums(reads.source(InvitationDaily, f, periods=both), current, [f.start]),
+        _conversation_rows(f, current, [f.start], periods=both),
+        _customer_sums(f, both, months=True),
+        AS_OF,
     )
-    current_kinds, previous_kinds = (
-        _fold_kinds(rows, kinds, "cur_"),
-        _fold_kinds(rows, kinds, "prev_"),
-    )
+    counts = _kind_counts(response_rows)
+    current_kinds, previous_kinds = counts[True], counts[False]
     figures = _scores(current_kinds)
     before = _scores(previous_kinds)
-    delivered = (
-        _rows(InvitationDaily, f, periods=_both_periods(f))
-        .filter(f.response_q())
-        .aggregate(**_period_sums(["delivered"], f))
-    )
-    invited = {
-        prefix: sum(k.get("invited", 0) for k in by_kind.values())
-        for prefix, by_kind in (("cur_", current_kinds), ("prev_", previous_kinds))
-    }
-    rate = formulas.response_rate(
-        responses=invited["cur_"], delivered=delivered["cur_delivered"] or 0
-    )
-    rate_before = formulas.response_rate(
-        responses=invited["prev_"], delivered=delivered["prev_delivered"] or 0
+    delivered = _counts(delivered_rows)
+    rate, rate_before = (
+        formulas.response_rate(
+            responses=sum(k.get("invited", 0) for k in kinds.values()),
+            delivered=delivered.get(period, 0),
+        )
+        for period, kinds in ((True, current_kinds), (False, previous_kinds))
     )
     figures["response_rate"] = Figure(
         "response_rate", rate.value, rate.n, rate.margin, previous=rate_before.value
     )
     # Both periods in one read of the conversations rollup.
     support = {True: _Durations(), False: _Durations()}
-    for day, *values in _conversation_rows(f, periods=_both_periods(f)).values_list(
-        "day", *DURATION_COLUMNS
-    ):
-        support[day >= f.start].add(*values)
+    for in_current, *values in conversation_rows:
+        support[bool(in_current)].add(*values)
     durations, durations_before = support[True].durations(), support[False].durations()
     for key in ("frt", "handling"):
         now, then = durations[key], durations_before[key]
         figures[key] = Figure(key, now.mean, now.n, median=now.median, previous=then.median)
-    customers = _customer_counts(f, since=previous.start)
+    customers = _CustomerCounts(customer_rows)
     rates, rates_before = (
         customers.rates(f.start, f.end),
         customers.rates(previous.start, previous.end),
@@ -494,17 +458,13 @@ def overview(f: Filters) -> Overview:
         filters=f,
         figures=[figures[key] for key in order],
         responses=sum(k.get("responses", 0) for k in current_kinds.values()),
-        as_of=as_of(),
+        as_of=reads.moment(stamp[0][0]),
     )
 
 
 # ------------------------------------------------------------------------------------------------
 # Trend lines
 # ------------------------------------------------------------------------------------------------
-def _bucket(grain: str) -> Any:
-    return {"week": TruncWeek("day"), "month": TruncMonth("day")}.get(grain)
-
-
 def _bucket_start(day: dt.date, grain: str) -> dt.date:
     if grain == "week":
         return day - dt.timedelta(days=day.weekday())
@@ -533,49 +493,40 @@ class TrendPoint:
 
 def trend(f: Filters) -> list[TrendPoint]:
     """Each metric per day, week or month of the period (the sparklines and trend charts)."""
-    kinds = _survey_kinds()
     points = {start: TrendPoint(start) for start in _buckets(f)}
-    bucket = _bucket(f.grain)
 
-    def grouped(queryset: Any, *names: str) -> Any:
-        if bucket is None:
-            return queryset.values("day", *names)
-        return queryset.annotate(bucket=bucket).values("bucket", *names)
+    def point_of(day: Any) -> TrendPoint | None:
+        return points.get(_bucket_start(reads.day(day), f.grain))
 
-    def point_of(row: dict[str, Any]) -> TrendPoint | None:
-        day = row.get("bucket") or row["day"]
-        if isinstance(day, dt.datetime):
-            day = day.date()
-        return points.get(_bucket_start(day, f.grain))
-
-    per_kind: dict[dt.date, dict[str, dict[str, int]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(int))
-    )
-    # Month rows only serve monthly points (a month row's day is the month's first).
+    # Rows are summed per day (a month row's day is the month's first) and the days folded into
+    # the points here. Month rows only serve monthly points.
     months = f.grain == "month"
-    responses = grouped(
-        _rows(ResponseDaily, f, "survey_id", months=months).filter(f.response_q()), "survey_id"
-    ).annotate(**{name: Sum(name) for name in RESPONSE_SUMS})
-    for row in responses:
-        point = point_of(row)
+    day = f"{ALIAS}.day"
+    response_rows, delivered_rows, conversation_rows, customer_rows = reads.fetch_all(
+        _response_sums(reads.source(ResponseDaily, f, "survey_id", months=months), day),
+        _delivered_sums(reads.source(InvitationDaily, f, months=months), day),
+        _conversation_rows(f, day, months=months),
+        _customer_sums(f, [(f.start, f.end)], months=months),
+    )
+    per_kind: dict[dt.date, KindCounts] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    for on, by_kind in _kind_counts(response_rows).items():
+        point = point_of(on)
         if point is None:
             continue
-        kind = kinds.get(row["survey_id"], "")
-        for name in RESPONSE_SUMS:
-            per_kind[point.start][kind][name] += row[name] or 0
+        for kind, sums in by_kind.items():
+            for name, value in sums.items():
+                per_kind[point.start][kind][name] += value
     delivered: dict[dt.date, int] = defaultdict(int)
-    for row in grouped(_rows(InvitationDaily, f, months=months).filter(f.response_q())).annotate(
-        n=Sum("delivered")
-    ):
-        point = point_of(row)
+    for on, n in _counts(delivered_rows).items():
+        point = point_of(on)
         if point is not None:
-            delivered[point.start] += row["n"] or 0
+            delivered[point.start] += n
     conversations: dict[dt.date, _Durations] = defaultdict(_Durations)
-    for day, *values in _conversation_rows(f, months=months).values_list("day", *DURATION_COLUMNS):
-        point = point_of({"day": day})
+    for on, *values in conversation_rows:
+        point = point_of(on)
         if point is not None:
             conversations[point.start].add(*values)
-    customers = _customer_counts(f, since=f.start)
+    customers = _CustomerCounts(customer_rows)
     ordered = sorted(points)
     for index, start in enumerate(ordered):
         point = points[start]
@@ -633,13 +584,17 @@ class BreakdownRow:
         return self.figures.get(key)
 
 
-_NAMED = {
+_NAMED: dict[str, type[models.Model]] = {
     "survey": Survey,
     "journey": Journey,
     "stage": Stage,
     "touchpoint": Touchpoint,
     "team": Team,
+    "agent": User,
 }
+# What a named row is called, in SQL on its row ``n`` when not its ``name``: as ``str()`` calls
+# it (a user: their name, else their email).
+_LABEL_SQL: dict[type[models.Model], str] = {User: "COALESCE(NULLIF(n.name, ''), n.email)"}
 
 
 def labels(by: str, keys: Iterable[Any]) -> dict[Any, str]:
@@ -663,29 +618,30 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
     responses, and for channel, team, agent and language the support times too."""
     if by not in BREAKDOWNS:
         raise ValueError(by)
-    kinds = _survey_kinds()
     column = _RESPONSE_FIELD[by]
-    per_key: dict[Any, dict[str, dict[str, int]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(int))
-    )
-    for row in (
-        _rows(ResponseDaily, f, column, "survey_id")
-        .filter(f.response_q())
-        .values(column, "survey_id")
-        .annotate(**{name: Sum(name) for name in RESPONSE_SUMS})
-    ):
-        kind = kinds.get(row["survey_id"], "")
-        for name in RESPONSE_SUMS:
-            per_key[row[column]][kind][name] += row[name] or 0
+    # The names of the surveys, touchpoints or teams come with the sums when only the responses
+    # are read (a conversation may have a team or agent no response has).
+    conversation_column = None if f.sliced_by_journey else _CONVERSATION_FIELD.get(by)
+    named = None if conversation_column else _NAMED.get(by)
+    statements = [
+        _response_sums(
+            reads.source(ResponseDaily, f, column, "survey_id"), f"{ALIAS}.{column}", named=named
+        )
+    ]
+    if conversation_column:
+        statements.append(
+            _conversation_rows(f, f"{ALIAS}.{conversation_column}", needs=[conversation_column])
+        )
+    response_rows, *conversation_rows = reads.fetch_all(*statements)
+    per_key = _kind_counts(response_rows)
     support: dict[Any, _Durations] = defaultdict(_Durations)
-    conversation_column = _CONVERSATION_FIELD.get(by)
-    if conversation_column and not f.sliced_by_journey:
-        for key, *values in _conversation_rows(f, conversation_column).values_list(
-            conversation_column, *DURATION_COLUMNS
-        ):
-            support[key].add(*values)
+    for key, *values in conversation_rows[0] if conversation_rows else ():
+        support[key].add(*values)
     keys = set(per_key) | set(support)
-    names = labels(by, keys)
+    if named is None:
+        names = labels(by, keys)
+    else:
+        names = {key: label for key, _kind, label, *_sums in response_rows if label is not None}
     rows = []
     for key in keys:
         figures = _scores(per_key[key]) if key in per_key else {}
@@ -736,16 +692,19 @@ def visit_intent(f: Filters) -> list[IntentRow]:
     reasons: dict[str, int] = defaultdict(int)
     fulfilled: dict[str, int] = defaultdict(int)
     answered: dict[str, int] = defaultdict(int)
-    for row in (
-        _rows(ResponseDaily, f, "reason")
-        .filter(f.response_q())
-        .exclude(reason="")
-        .values("reason")
-        .annotate(n=Sum("responses"), yes=Sum("fulfilled"), asked=Sum("fulfilment_answered"))
-    ):
-        reasons[row["reason"]] += row["n"] or 0
-        fulfilled[row["reason"]] += row["yes"] or 0
-        answered[row["reason"]] += row["asked"] or 0
+    src = reads.source(ResponseDaily, f, "reason")
+    (rows,) = reads.fetch_all(
+        (
+            f"SELECT {ALIAS}.reason, SUM({ALIAS}.responses), SUM({ALIAS}.fulfilled), "  # noqa: S608 - our tables
+            f"SUM({ALIAS}.fulfilment_answered) FROM {src.from_} WHERE {src.where} AND "
+            f"{ALIAS}.reason <> %s GROUP BY 1",
+            [*src.params, ""],
+        )
+    )
+    for reason, n, yes, asked in rows:
+        reasons[reason] += int(n or 0)
+        fulfilled[reason] += int(yes or 0)
+        answered[reason] += int(asked or 0)
     names = _reason_labels(f)
     return [
         IntentRow(

@@ -15,9 +15,14 @@ from hypothesis import strategies as st
 
 from inbox.models import Conversation
 from journeys.models import Customer
-from metrics import selectors, services
+from metrics import reads, selectors, services
 from metrics.filters import filters_parse
-from metrics.models import ConversationCube, InvitationCube, ResponseCube
+from metrics.models import (
+    ConversationCube,
+    InvitationCube,
+    ResponseCube,
+    ResponseDaily,
+)
 from surveys.models import Response
 from tests.metrics.conftest import TODAY, answer, conversation, make_customer, make_survey
 
@@ -151,7 +156,7 @@ def test_the_cubes_give_the_figures_of_the_daily_rows(
         f = filters_parse({**params, **period, "grain": grain}, today=TODAY)
         assert not f.errors
         from_cubes = _read(f)
-        with mock.patch.object(selectors, "CUBE_OF", {}):
+        with mock.patch.object(reads, "CUBE_OF", {}):
             from_days = _read(f)
         assert from_cubes == from_days, (period, params, grain)
 
@@ -173,7 +178,7 @@ def test_the_cubes_are_much_smaller_than_the_daily_rows(world, channel_accounts)
             response = answer(nps, customer, i * 4, TODAY - dt.timedelta(days=days_ago))
             Response.objects.filter(pk=response.pk).update(agent=world["agents"][i % 2])
     services.rollups_rebuild()
-    daily = selectors.ResponseDaily.objects.filter(attribute="").count()
+    daily = ResponseDaily.objects.filter(attribute="").count()
     coarse = ResponseCube.objects.filter(attribute="", cube="c")
     assert daily == 60  # two agents a day
     assert coarse.filter(span="d").count() == 30

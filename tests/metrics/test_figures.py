@@ -147,6 +147,31 @@ def test_a_breakdown_by_channel_splits_the_answers(dataset):
     assert rows["email"].figure("csat").value == 60
 
 
+def test_breakdowns_name_their_rows_as_the_app_does(dataset, care_team, channel_accounts):
+    """Surveys, touchpoints, teams and agents are named by the same read as their sums when no
+    conversations are read, and apart otherwise: the same names either way (an agent without a
+    name is called by their email)."""
+    from cxm.accounts.models import User
+    from surveys.models import Response
+
+    nameless = User.objects.create_user(email="nameless@example.com", password="x" * 16)
+    named = User.objects.create_user(email="bo@example.com", password="x" * 16, name="Bo Smit")
+    csat = dataset["csat"]
+    for who, response in zip(
+        (nameless, named), Response.objects.filter(survey=csat)[:2], strict=True
+    ):
+        Response.objects.filter(pk=response.pk).update(agent=who, team=care_team)
+    services.rollups_rebuild()
+    for f in (_june(), _june(survey=str(csat.pk))):  # conversations read, then not
+        agents = {row.key: row.label for row in selectors.breakdown(f, "agent")}
+        assert agents[nameless.pk] == "nameless@example.com"
+        assert agents[named.pk] == "Bo Smit"
+        teams = {row.key: row.label for row in selectors.breakdown(f, "team")}
+        assert teams[care_team.pk] == care_team.name
+    surveys_named = {row.key: row.label for row in selectors.breakdown(_june(), "survey")}
+    assert surveys_named[csat.pk] == csat.name
+
+
 def test_a_filter_on_a_survey_keeps_its_answers_only(dataset):
     overview = selectors.overview(_june(survey=str(dataset["csat"].pk)))
     assert overview.figure("nps").n == 0
