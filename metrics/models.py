@@ -200,12 +200,14 @@ class Cube(Rollup):
     responses or conversations (docs/metrics.md, "Rollup grain"): fine for a week or for one
     agent, slow for a year. A cube drops the dimensions a reading does not filter or group on:
     ``s`` (surveys) keeps the survey only, for the readings that filter on nothing else (the
-    default overview, trend lines over a year by day), ``c`` (coarse) what the journey and
-    channel dashboards use, ``p`` (people) what the team and agent views use, ``q`` the
-    conversations of a channel's teams and agents. Each cube has a row per day (``span`` "d") and
-    per calendar month (``span`` "m", ``day`` its first day). A dropped dimension holds 0 or "" in
-    every row of the cube. ``metrics.selectors`` reads the smallest cube that has every dimension
-    it needs, the month rows for the whole months of the period and the day rows for its ends."""
+    default overview, trend lines over a year by day), ``t`` the surveys per touchpoint (a
+    journey, a stage, the journey map), ``c`` (coarse) what the channel and language dashboards
+    add, ``p`` (people) what the team and agent views use, ``q`` the conversations of a channel's
+    teams and agents, ``l`` the customers per language. Each cube has a row per day (``span``
+    "d") and per calendar month (``span`` "m", ``day`` its first day). A dropped dimension holds 0
+    or "" in every row of the cube. ``metrics.reads`` reads the smallest cube that has every
+    dimension it needs, the month rows for the whole months of the period and the day rows for
+    its ends."""
 
     DAY = "d"
     MONTH = "m"
@@ -222,6 +224,7 @@ class Cube(Rollup):
 class ResponseCube(Cube, ResponseCounts):
     CUBES = {  # smallest first: the selectors read the first that has what they need
         "s": ("survey_id",),
+        "t": ("survey_id", "touchpoint_id"),
         "c": ("survey_id", "touchpoint_id", "channel", "language", "reason"),
         "p": ("survey_id", "channel", "team_id", "agent_id"),
     }
@@ -244,12 +247,17 @@ class ResponseCube(Cube, ResponseCounts):
                 fields=["cube", "span", "attribute", "value", "agent_id", "day"],
                 name="metrics_respcube_agent",
             ),
+            models.Index(
+                fields=["cube", "span", "attribute", "value", "team_id", "day"],
+                name="metrics_respcube_team",
+            ),
         ]
 
 
 class InvitationCube(Cube, InvitationCounts):
     CUBES = {  # smallest first: the selectors read the first that has what they need
         "s": ("survey_id",),
+        "t": ("survey_id", "touchpoint_id"),
         "c": ("survey_id", "touchpoint_id", "channel", "language"),
         "p": ("survey_id", "channel", "team_id", "agent_id"),
     }
@@ -271,6 +279,10 @@ class InvitationCube(Cube, InvitationCounts):
             models.Index(
                 fields=["cube", "span", "attribute", "value", "agent_id", "day"],
                 name="metrics_invcube_agent",
+            ),
+            models.Index(
+                fields=["cube", "span", "attribute", "value", "team_id", "day"],
+                name="metrics_invcube_team",
             ),
         ]
 
@@ -300,19 +312,14 @@ class ConversationCube(Cube, ConversationCounts):
                 fields=["cube", "span", "attribute", "value", "agent_id", "day"],
                 name="metrics_convcube_agent",
             ),
+            models.Index(
+                fields=["cube", "span", "attribute", "value", "team_id", "day"],
+                name="metrics_convcube_team",
+            ),
         ]
 
 
-# Each daily rollup's cube (``metrics.services`` writes them together, ``metrics.selectors``
-# picks one or the other).
-CUBE_OF: dict[type[Rollup], type[Cube]] = {
-    ResponseDaily: ResponseCube,
-    InvitationDaily: InvitationCube,
-    ConversationDaily: ConversationCube,
-}
-
-
-class CustomerDaily(Rollup):
+class CustomerCounts(Rollup):
     """Customers gained (became a customer) and lost (churned) per day: customers at any date
     are the running sum, so churn and retention read a few hundred rows."""
 
@@ -320,9 +327,17 @@ class CustomerDaily(Rollup):
     gained = models.PositiveIntegerField(default=0)
     lost = models.PositiveIntegerField(default=0)
 
-    DIMENSIONS = CUSTOMER_DIMENSIONS
+    DIMENSIONS: tuple[str, ...] = CUSTOMER_DIMENSIONS
     COUNTERS = ("gained", "lost")
 
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.language}"
+
+
+class CustomerDaily(CustomerCounts):
     class Meta:
         verbose_name = _("daily customer counts")
         verbose_name_plural = _("daily customer counts")
@@ -334,8 +349,39 @@ class CustomerDaily(Rollup):
         ]
         indexes = [models.Index(fields=["attribute", "value", "day"], name="metrics_cust_slice")]
 
-    def __str__(self) -> str:
-        return f"{self.day} {self.language}"
+
+class CustomerCube(Cube, CustomerCounts):
+    """The customers' day rows and their months: the customers at the start of a period are
+    the sum of every month before it (a few hundred rows) rather than of every day since the
+    first customer (thousands)."""
+
+    CUBES = {"l": ("language",)}
+    DIMENSIONS = ("cube", "span", *CUSTOMER_DIMENSIONS)
+
+    class Meta:
+        verbose_name = _("customer counts by cube")
+        verbose_name_plural = _("customer counts by cube")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cube", "span", "day", "attribute", "value", *CUSTOMER_DIMENSIONS],
+                name="metrics_customer_cube_grain",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["cube", "span", "attribute", "value", "day"], name="metrics_custcube_slice"
+            )
+        ]
+
+
+# Each daily rollup's cube (``metrics.services`` writes them together, ``metrics.selectors``
+# picks one or the other).
+CUBE_OF: dict[type[Rollup], type[Cube]] = {
+    ResponseDaily: ResponseCube,
+    InvitationDaily: InvitationCube,
+    ConversationDaily: ConversationCube,
+    CustomerDaily: CustomerCube,
+}
 
 
 class RollupState(models.Model):

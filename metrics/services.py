@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
@@ -141,16 +142,16 @@ class _Sums:
     def values(self) -> Iterator[tuple[Any, ...]]:
         """Rows in the order of ``columns()``: what ``objects()`` saves, without the models.
 
-        Sorted by slice, then day: a dashboard reads one slice over a range of days, and rows
+        Sorted by slice, then day (a cube's rows by cube, span, slice, agent, then day): a
+        dashboard reads one slice over a range of days, or one agent's rows of it, and rows
         written in that order lie on a few adjacent pages instead of being spread over every
-        page of the table among the other slices' rows."""
+        page of the table among the other slices' (or agents') rows."""
         from psycopg.types.json import Jsonb
 
         counters = self.model.COUNTERS
         histograms = getattr(self.model, "HISTOGRAMS", ())
         rows = self.rows
-        # A cube's key starts (day, attribute, value, cube, span, …): cube and span first.
-        for key in sorted(rows, key=_cube_order if issubclass(self.model, Cube) else _order):
+        for key in sorted(rows, key=_order_of(self.model)):
             fields = self._fields(rows[key])
             yield (
                 *key,
@@ -159,12 +160,15 @@ class _Sums:
             )
 
 
-def _order(key: Key) -> Key:
-    return (key[1], key[2], key[0])
-
-
-def _cube_order(key: Key) -> Key:
-    return (key[3], key[4], key[1], key[2], key[0])
+def _order_of(model: type[Rollup]) -> Callable[[Key], Key]:
+    """The order rows are written in (``_Sums.values``). A daily key is (day, attribute, value,
+    dimensions…), a cube's (day, attribute, value, cube, span, dimensions…)."""
+    if not issubclass(model, Cube):
+        return operator.itemgetter(1, 2, 0)
+    places = [3, 4, 1, 2]  # cube, span, attribute, value
+    if "agent_id" in model.DIMENSIONS:
+        places.append(3 + model.DIMENSIONS.index("agent_id"))
+    return operator.itemgetter(*places, 0)
 
 
 def _replace(model: type[Rollup], since: dt.date | None, sums: _Sums) -> int:
@@ -529,7 +533,9 @@ def _refresh_customers(force: bool) -> int | None:
             state.refreshed_at = timezone.now()
             state.save(update_fields=["refreshed_at"])
             return None
-        written = _replace(CustomerDaily, None, _customers())
+        daily = _customers()
+        written = _replace(CustomerDaily, None, daily)
+        _replace_cube(CustomerDaily, None, daily)
         state.refreshed_at = timezone.now()
         state.customers_seen_at = changed
         state.save(update_fields=["refreshed_at", "customers_seen_at"])

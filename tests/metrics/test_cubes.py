@@ -6,19 +6,24 @@ refresh from any day leaves the cubes as a full rebuild writes them."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from unittest import mock
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
+from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inbox.models import Conversation
 from journeys.models import Customer
+from journeys.services.journeys import journey_save, stage_save, touchpoint_save
 from metrics import reads, selectors, services
 from metrics.filters import filters_parse
 from metrics.models import (
     ConversationCube,
+    CustomerCube,
     InvitationCube,
     ResponseCube,
     ResponseDaily,
@@ -88,7 +93,7 @@ def _cubes() -> dict[str, list]:
         model.__name__: sorted(
             tuple(v for k, v in row.items() if k != "id") for row in model.objects.values()
         )
-        for model in (ResponseCube, InvitationCube, ConversationCube)
+        for model in (ResponseCube, InvitationCube, ConversationCube, CustomerCube)
     }
 
 
@@ -185,3 +190,38 @@ def test_the_cubes_are_much_smaller_than_the_daily_rows(world, channel_accounts)
     assert coarse.filter(span="m").count() == 1  # June
     f = filters_parse({"from": "2026-06-01", "to": "2026-06-30"}, today=TODAY)
     assert selectors.overview(f).figure("nps").n == 90
+
+
+def test_the_migration_makes_the_touchpoint_cube_a_rebuild_would(world, channel_accounts):
+    """Migration 0009 sums the touchpoint cube ("t") of the coarse one ("c") already stored, so
+    the journey dashboards have its rows before the next rebuild: the very rows a rebuild
+    writes."""
+    journey = journey_save(name="Online shop")
+    stage = stage_save(journey=journey, name="Buy")
+    touchpoints = [
+        touchpoint_save(stage=stage, name=name, key=f"order.{name}", channel="web")
+        for name in ("placed", "paid")
+    ]
+    for days_ago in range(0, 70, 3):
+        for i, (kind, channel, language) in enumerate(
+            [("nps", "email", "en"), ("nps", "sms", "nl"), ("csat", "email", "nl")]
+        ):
+            answer(
+                world["surveys"][kind],
+                make_customer(attributes={"plan": "gold"} if i else {}),
+                (days_ago + i) % 5 + 1,
+                TODAY - dt.timedelta(days=days_ago),
+                language=language,
+                channel=channel,
+                touchpoint=touchpoints[(days_ago + i) % 2],
+            )
+    services.rollups_rebuild()
+    rebuilt = _cubes()
+    assert ResponseCube.objects.filter(cube="t", span="m").exists()
+    ResponseCube.objects.filter(cube="t").delete()
+    InvitationCube.objects.filter(cube="t").delete()
+
+    migration = importlib.import_module("metrics.migrations.0009_touchpoint_cube_team_indexes")
+    with connection.schema_editor() as editor:
+        migration.touchpoint_cube(apps, editor)
+    assert _cubes() == rebuilt
