@@ -2144,9 +2144,9 @@ def findings(figures: dict[str, Any]) -> list[str]:
             gap = statistics.median(c.app[n].median_ms - c.floor[n].median_ms for c, n in small)
             text += (
                 f", {len(small)} of them by less than 5 ms (median gap {gap:.1f} ms): a call's "
-                "fixed costs (the survey kinds and the labels read separately, the ORM building "
-                "each statement, one round trip per statement) against a floor of statements "
-                "that return in a millisecond or two"
+                "fixed costs (the cursor and the round trip, the figures and their margins built "
+                "per key in Python, the names joined to the sums) against a floor of one "
+                "statement that returns in under a millisecond"
             )
         text += "."
         if big:

@@ -187,27 +187,38 @@ def _response_sums(
     and survey kind, read with ``_kind_counts``. Each row also has the name of the ``named``
     row (a survey, a touchpoint, a team, an agent) whose id the key is (``_LABEL_SQL``), or
     NULL."""
-    sums = ", ".join(f"SUM({ALIAS}.{name})" for name in RESPONSE_SUMS)
-    label, join = "NULL", ""
+    sums = ", ".join(f"SUM({ALIAS}.{name}) AS c{i}" for i, name in enumerate(RESPONSE_SUMS))
+    grouped = (
+        f"SELECT {key} AS k, s.kind AS kind, {{label}} AS label, {sums} FROM {src.from_} "  # noqa: S608 - our tables
+        f"LEFT JOIN {Survey._meta.db_table} s ON s.id = {ALIAS}.survey_id WHERE {src.where} "
+        "GROUP BY 1, 2"
+    )
+    params = [*key_params, *src.params]
+    if named is None:
+        return grouped.format(label="NULL"), params
     if named is Survey:  # joined already, for the kind
-        label = "MAX(s.name)"
-    elif named is not None:
-        label = f"MAX({_LABEL_SQL.get(named, 'n.name')})"
-        join = f" LEFT JOIN {named._meta.db_table} n ON n.id = {key}"
+        return grouped.format(label="MAX(s.name)"), params
+    # The names joined to the sums, not to every row summed.
+    counters = ", ".join(f"g.c{i}" for i in range(len(RESPONSE_SUMS)))
     return (
-        f"SELECT {key}, s.kind, {label}, {sums} FROM {src.from_} LEFT JOIN "  # noqa: S608 - our tables
-        f"{Survey._meta.db_table} s ON s.id = {ALIAS}.survey_id{join} WHERE {src.where} "
-        "GROUP BY 1, 2",
-        [*key_params, *src.params],
+        f"SELECT g.k, g.kind, {_LABEL_SQL.get(named, 'n.name')}, {counters} FROM "  # noqa: S608 - our tables
+        f"({grouped.format(label='NULL')}) g LEFT JOIN {named._meta.db_table} n ON n.id = g.k",
+        params,
     )
 
 
 def _kind_counts(rows: Iterable[tuple[Any, ...]]) -> dict[Any, KindCounts]:
-    out: dict[Any, KindCounts] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    """``_response_sums``' rows as key → survey kind → counter → sum (a deleted survey's rows,
+    with no kind, count as kind "")."""
+    out: dict[Any, KindCounts] = defaultdict(dict)
     for group, kind, _label, *values in rows:
-        counts = out[group][kind or ""]
-        for name, value in zip(RESPONSE_SUMS, values, strict=True):
-            counts[name] += int(value or 0)
+        sums = dict(zip(RESPONSE_SUMS, map(int, values), strict=True))
+        by_kind = out[group]
+        if (kind or "") in by_kind:
+            for name, value in sums.items():
+                by_kind[kind or ""][name] += value
+        else:
+            by_kind[kind or ""] = sums
     return out
 
 
