@@ -7,7 +7,6 @@ Nothing here reads the database; the views hand in what the selectors returned.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from cxm import csvfile
 from metrics.selectors import DEFINITIONS, Figure, TrendPoint
 
 # Lower is better for these; the change arrow is coloured (and worded) the other way round.
@@ -130,17 +130,6 @@ def csv_number(value: float | None, decimals: int = 2) -> float | int | str:
         return ""
     rounded = round(float(value), decimals)
     return int(rounded) if rounded == int(rounded) else rounded
-
-
-def csv_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula: text starting with = + - @ (or a tab
-    or carriage return) gets a leading quote; numbers stay numbers."""
-    if isinstance(value, int | float):
-        return str(value)
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
 
 
 # ------------------------------------------------------------------------------------------------
@@ -277,26 +266,15 @@ class Table:
     def chart_id(self) -> str:
         return f"{self.name}-chart-data"
 
-    def csv_lines(self) -> Iterator[list[str]]:
-        yield [csv_cell(h) for column in self.columns for h in column.csv]
+    def csv_lines(self) -> Iterator[list[Any]]:
+        """The header and the rows as CSV values (``cxm.csvfile.lines`` writes them)."""
+        yield [h for column in self.columns for h in column.csv]
         for row in self.rows:
-            yield [csv_cell(value) for cell in row for value in cell.csv]
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+            yield [value for cell in row for value in cell.csv]
 
 
 def csv_response(table: Table, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        ("\ufeff" if i == 0 else "") + writer.writerow(line)
-        for i, line in enumerate(table.csv_lines())
-    )
-    response["Content-Type"] = "text/csv; charset=utf-8"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csvfile.download(csvfile.lines(table.csv_lines()), filename, excel_bom=True)
 
 
 def _label_cell(text: str, csv_value: Any = None, href: str = "") -> Cell:

@@ -14,6 +14,7 @@ from django.db.models.functions import Lower
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from cxm import csvfile
 from journeys.models import Customer
 from journeys.services.customers import normalize_phone
 from surveys.models import (
@@ -181,22 +182,8 @@ def answer_display(question: Question, answer: Answer | None, language: str) -> 
     return "; ".join(shown)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 def responses_csv(*, survey: Survey, filters: ResponseFilters) -> Iterator[str]:
     """The responses as CSV lines, one column per question, fetched in keyset chunks."""
-    writer = csv.writer(_Echo())
     questions = list(survey.questions.all())
     for question in questions:
         question.survey = survey  # no query per answer_display
@@ -205,7 +192,7 @@ def responses_csv(*, survey: Survey, filters: ResponseFilters) -> Iterator[str]:
         "customer_id", "customer_email", "touchpoint", "score", "band",
         *[f"q.{q.key}" for q in questions],
     ]  # fmt: skip
-    yield writer.writerow(header)
+    yield from csvfile.lines([header])
     base = filters.apply(Response.objects.filter(survey=survey)).order_by("-id")
     last: int | None = None
     while True:
@@ -224,18 +211,22 @@ def responses_csv(*, survey: Survey, filters: ResponseFilters) -> Iterator[str]:
             "response_id", "question_id", "number", "choices", "text"
         ):
             answers.setdefault(answer.response_id, {})[answer.question_id] = answer
-        lines = []
+        rows = []
         for row in chunk:
             given = answers.get(row[0], {})
-            cells = [
-                *row[:1],
-                row[1].isoformat(),
-                row[2].isoformat() if row[2] else "",
-                *row[3:],
-                *[answer_display(q, given.get(q.pk), survey.default_language) for q in questions],
-            ]
-            lines.append(writer.writerow([_cell(c) for c in cells]))
-        yield "".join(lines)
+            rows.append(
+                [
+                    *row[:1],
+                    row[1].isoformat(),
+                    row[2].isoformat() if row[2] else "",
+                    *row[3:],
+                    *[
+                        answer_display(q, given.get(q.pk), survey.default_language)
+                        for q in questions
+                    ],
+                ]
+            )
+        yield "".join(csvfile.lines(rows))
 
 
 def customer_by(
@@ -317,13 +308,10 @@ def answer_list(
 def responses_csv_download(*, survey: Survey, filters: ResponseFilters) -> StreamingHttpResponse:
     """The export as a streamed download, for the responses page and the API alike."""
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    stream = StreamingHttpResponse(
-        responses_csv(survey=survey, filters=filters), content_type="text/csv; charset=utf-8"
+    return csvfile.download(
+        responses_csv(survey=survey, filters=filters),
+        f"survey-{survey.pk}-responses-{stamp}.csv",
     )
-    stream["Content-Disposition"] = (
-        f'attachment; filename="survey-{survey.pk}-responses-{stamp}.csv"'
-    )
-    return stream
 
 
 def distribution_progress(*, distribution: Distribution) -> dict[str, Any]:

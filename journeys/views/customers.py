@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import csv
+import itertools
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from cxm import csvfile
 from cxm.errors import ApplicationError
 from journeys import selectors, services
 from journeys.forms import CustomerForm, CustomerImportForm
@@ -120,27 +121,19 @@ def customer_import_detail(request: HttpRequest, import_id: int) -> HttpResponse
     return render(request, template, context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @permission_required("journeys.import_customers", raise_exception=True)
 def customer_import_errors_csv(request: HttpRequest, import_id: int) -> StreamingHttpResponse:
     record = selectors.customer_import_get(import_id=import_id)
     if record is None:
         raise Http404
-    writer = csv.writer(_Echo())
     rows = (
-        writer.writerow([e.row_number, e.field, e.reason])
+        [e.row_number, e.field, e.reason]
         for e in record.row_errors.order_by("row_number", "id").iterator()
     )
-    header = writer.writerow([_("row"), _("column"), _("problem")])
-    response = StreamingHttpResponse(
-        (line for part in ([header], rows) for line in part), content_type="text/csv"
+    header = [_("row"), _("column"), _("problem")]
+    return csvfile.download(
+        csvfile.lines(itertools.chain([header], rows)), f"import-{record.pk}-errors.csv"
     )
-    response["Content-Disposition"] = f'attachment; filename="import-{record.pk}-errors.csv"'
-    return response
 
 
 # ------------------------------------------------------------------------------------------------
