@@ -26,6 +26,8 @@ def touchpoint_cube(apps, schema_editor):
         kept = ["day", "attribute", "value", "span", "survey_id", "touchpoint_id"]
         columns = [*kept, "cube", *dropped, *counters]
         values = [*kept, "'t'", *dropped.values(), *(f"SUM({c})" for c in counters)]
+        # Rows a new process may already have written for the last days make way for the sums.
+        schema_editor.execute(f"DELETE FROM {table} WHERE cube = 't'")  # noqa: S608
         schema_editor.execute(
             f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} "  # noqa: S608
             f"FROM {table} WHERE cube = 'c' GROUP BY {', '.join(kept)}"
