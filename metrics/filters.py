@@ -163,18 +163,10 @@ class Filters:
         start = timezone.make_aware(dt.datetime.combine(self.start, dt.time.min))
         end = timezone.make_aware(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min))
         conditions: dict[str, Any] = {"completed_at__gte": start, "completed_at__lt": end}
-        if self.survey is not None:
-            conditions["survey_id"] = self.survey
-        if self.touchpoints is not None:
-            conditions["touchpoint_id__in"] = self.touchpoints
-        if self.channel:
-            conditions["channel"] = self.channel
-        if self.language:
-            conditions["language"] = self.language
-        if self.team is not None:
-            conditions["team_id"] = self.team
-        if self.agent is not None:
-            conditions["agent_id"] = self.agent
+        # The rollups' columns are the responses' own; the slice is the customer's attribute.
+        for column, value in self.rollup_conditions("response").items():
+            if column not in ("attribute", "value"):
+                conditions[f"{column}__in" if isinstance(value, frozenset) else column] = value
         if self.attribute:
             conditions[f"customer__attributes__{self.attribute}"] = self.value
         return Q(**{prefix + key: value for key, value in conditions.items()})

@@ -374,7 +374,7 @@ class CustomerCube(Cube, CustomerCounts):
         ]
 
 
-# Each daily rollup's cube (``metrics.services`` writes them together, ``metrics.selectors``
+# Each daily rollup's cube (``metrics.services`` writes them together, ``metrics.reads``
 # picks one or the other).
 CUBE_OF: dict[type[Rollup], type[Cube]] = {
     ResponseDaily: ResponseCube,

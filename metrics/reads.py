@@ -114,31 +114,33 @@ def source(
     wanted = (set(f.rollup_conditions(level)) | set(needs)) & set(daily.DIMENSIONS)
     cube = CUBE_OF.get(daily)
     name = next((n for n, dims in (cube.CUBES if cube else {}).items() if wanted <= set(dims)), "")
+    days, days_params = _days(periods, months=months, spans_kept=bool(name))
     if cube is not None and name:
-        days, days_params = [], []
-        for start, end in periods:
-            for span, first, stop in spans(start, end, months=months):
-                days.append(f"({ALIAS}.span = %s AND {ALIAS}.day >= %s AND {ALIAS}.day < %s)")
-                days_params += [span, first, stop]
         return Source(
             cube._meta.db_table,
             name,
-            " AND ".join([f"{ALIAS}.cube = %s", f"({' OR '.join(days)})", *where]),
+            " AND ".join([f"{ALIAS}.cube = %s", days, *where]),
             (name, *days_params, *params),
         )
-    days, days_params = [], []
+    return Source(daily._meta.db_table, "", " AND ".join([days, *where]), (*days_params, *params))
+
+
+def _days(periods: list[Period], *, months: bool, spans_kept: bool) -> tuple[str, list[Any]]:
+    """The condition on the rows of ``periods``: a cube's (``spans_kept``) month and day rows
+    (``spans``), or a daily rollup's days."""
+    conditions, params = [], []
     for start, end in periods:
-        days.append(f"({ALIAS}.day >= %s AND {ALIAS}.day <= %s)")
-        days_params += [start, end]
-    return Source(
-        daily._meta.db_table,
-        "",
-        " AND ".join([f"({' OR '.join(days)})", *where]),
-        (*days_params, *params),
-    )
+        for span, first, stop in spans(start, end, months=months and spans_kept):
+            if spans_kept:
+                conditions.append(f"({ALIAS}.span = %s AND {ALIAS}.day >= %s AND {ALIAS}.day < %s)")
+                params += [span, first, stop]
+            else:
+                conditions.append(f"({ALIAS}.day >= %s AND {ALIAS}.day < %s)")
+                params += [first, stop]
+    return f"({' OR '.join(conditions)})", params
 
 
-Statement = tuple[str, list[Any]]  # SQL with %s placeholders, and its parameters
+Statement = tuple[str, list[Any]]  # SQL text (values written as %s) and the values, in order
 
 
 def fetch_all(*statements: Statement) -> list[list[tuple[Any, ...]]]:

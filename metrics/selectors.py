@@ -188,21 +188,24 @@ def _response_sums(
     row (a survey, a touchpoint, a team, an agent) whose id the key is (``_LABEL_SQL``), or
     NULL."""
     sums = ", ".join(f"SUM({ALIAS}.{name}) AS c{i}" for i, name in enumerate(RESPONSE_SUMS))
-    grouped = (
-        f"SELECT {key} AS k, s.kind AS kind, {{label}} AS label, {sums} FROM {src.from_} "  # noqa: S608 - our tables
-        f"LEFT JOIN {Survey._meta.db_table} s ON s.id = {ALIAS}.survey_id WHERE {src.where} "
-        "GROUP BY 1, 2"
-    )
     params = [*key_params, *src.params]
+
+    def grouped(label: str) -> str:
+        return (
+            f"SELECT {key} AS k, s.kind AS kind, {label} AS label, {sums} FROM {src.from_} "  # noqa: S608 - our tables
+            f"LEFT JOIN {Survey._meta.db_table} s ON s.id = {ALIAS}.survey_id WHERE {src.where} "
+            "GROUP BY 1, 2"
+        )
+
     if named is None:
-        return grouped.format(label="NULL"), params
+        return grouped("NULL"), params
     if named is Survey:  # joined already, for the kind
-        return grouped.format(label="MAX(s.name)"), params
+        return grouped("MAX(s.name)"), params
     # The names joined to the sums, not to every row summed.
     counters = ", ".join(f"g.c{i}" for i in range(len(RESPONSE_SUMS)))
     return (
         f"SELECT g.k, g.kind, {_LABEL_SQL.get(named, 'n.name')}, {counters} FROM "  # noqa: S608 - our tables
-        f"({grouped.format(label='NULL')}) g LEFT JOIN {named._meta.db_table} n ON n.id = g.k",
+        f"({grouped('NULL')}) g LEFT JOIN {named._meta.db_table} n ON n.id = g.k",
         params,
     )
 
@@ -213,12 +216,10 @@ def _kind_counts(rows: Iterable[tuple[Any, ...]]) -> dict[Any, KindCounts]:
     out: dict[Any, KindCounts] = defaultdict(dict)
     for group, kind, _label, *values in rows:
         sums = dict(zip(RESPONSE_SUMS, map(int, values), strict=True))
-        by_kind = out[group]
-        if (kind or "") in by_kind:
+        counts = out[group].setdefault(kind or "", sums)
+        if counts is not sums:  # the kind's second row
             for name, value in sums.items():
-                by_kind[kind or ""][name] += value
-        else:
-            by_kind[kind or ""] = sums
+                counts[name] += value
     return out
 
 
@@ -409,8 +410,11 @@ AS_OF: Statement = (f"SELECT MIN(refreshed_at) FROM {RollupState._meta.db_table}
 
 
 def as_of() -> dt.datetime | None:
-    ((stamp,),) = reads.fetch_all(AS_OF)[0]
-    return reads.moment(stamp)
+    return _as_of(reads.fetch_all(AS_OF)[0])
+
+
+def _as_of(rows: list[tuple[Any, ...]]) -> dt.datetime | None:
+    return reads.moment(rows[0][0])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -469,7 +473,7 @@ def overview(f: Filters) -> Overview:
         filters=f,
         figures=[figures[key] for key in order],
         responses=sum(k.get("responses", 0) for k in current_kinds.values()),
-        as_of=reads.moment(stamp[0][0]),
+        as_of=_as_of(stamp),
     )
 
 
@@ -630,8 +634,8 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
     if by not in BREAKDOWNS:
         raise ValueError(by)
     column = _RESPONSE_FIELD[by]
-    # The names of the surveys, touchpoints or teams come with the sums when only the responses
-    # are read (a conversation may have a team or agent no response has).
+    # The names of the surveys, touchpoints, teams or agents come with the sums when only the
+    # responses are read (a conversation may have a team or agent no response has).
     conversation_column = None if f.sliced_by_journey else _CONVERSATION_FIELD.get(by)
     named = None if conversation_column else _NAMED.get(by)
     statements = [
