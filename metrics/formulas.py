@@ -30,6 +30,9 @@ class Score:
         return self.n < SMALL_SAMPLE
 
 
+NO_SCORE = Score(None, 0)  # nothing to compute from (a Score is immutable: one serves all)
+
+
 def _proportion_margin(p: float, n: int) -> float | None:
     return Z95 * math.sqrt(p * (1 - p) / n) * 100 if n else None
 
@@ -38,7 +41,7 @@ def _proportion(hits: int, n: int) -> Score:
     """``hits`` of ``n`` as a percentage with its margin, at most 100 % (a period's responses
     can answer invitations delivered in the period before)."""
     if n == 0:
-        return Score(None, 0)
+        return NO_SCORE
     p = min(hits / n, 1.0)
     return Score(p * 100, n, _proportion_margin(p, n))
 
@@ -48,7 +51,7 @@ def nps(*, promoters: int, passives: int, detractors: int) -> Score:
     of a variable that is +1 for a promoter, 0 for a passive and −1 for a detractor."""
     n = promoters + passives + detractors
     if n == 0:
-        return Score(None, 0)
+        return NO_SCORE
     p_pro, p_det = promoters / n, detractors / n
     value = (p_pro - p_det) * 100
     variance = p_pro + p_det - (p_pro - p_det) ** 2
@@ -66,10 +69,15 @@ class EffortScore:
     mean: float | None  # on the scale, with the good end high
 
 
+NO_EFFORT_SCORE = EffortScore(NO_SCORE, None)
+
+
 def ces(*, good: int, answers: int, total: float) -> EffortScore:
     """% of answers in the top boxes, and the mean. ``total`` is the sum of the answers already
     turned so that high is good (a survey whose low end is good is mirrored first)."""
-    return EffortScore(_proportion(good, answers), total / answers if answers else None)
+    if answers == 0:
+        return NO_EFFORT_SCORE
+    return EffortScore(_proportion(good, answers), total / answers)
 
 
 def mirrored(value: int, *, low: int, high: int, good_end: str) -> int:
@@ -140,14 +148,14 @@ def duration_from_buckets(*, total: float, n: int, hist: Sequence[int]) -> Durat
 def churn_rate(*, lost: int, at_start: int) -> Score:
     """Customers lost in the period ÷ customers at its start × 100."""
     if at_start == 0:
-        return Score(None, 0)
+        return NO_SCORE
     return Score(lost / at_start * 100, at_start)
 
 
 def retention_rate(*, at_end: int, new: int, at_start: int) -> Score:
     """(Customers at the end − new customers in the period) ÷ customers at the start × 100."""
     if at_start == 0:
-        return Score(None, 0)
+        return NO_SCORE
     return Score((at_end - new) / at_start * 100, at_start)
 
 

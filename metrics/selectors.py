@@ -18,7 +18,7 @@ import operator
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import models
@@ -103,16 +103,6 @@ DEFINITIONS: dict[str, tuple[Any, Any, str]] = {
         "percent",
     ),
 }
-RESPONSE_SUMS = (
-    "responses",
-    "invited",
-    "scored",
-    "positive",
-    "neutral",
-    "negative",
-    "score_sum",
-)
-KIND_METRIC = {"nps": "nps", "csat": "csat", "ces": "ces"}
 
 
 @dataclass
@@ -173,7 +163,27 @@ def _both_periods(f: Filters) -> list[reads.Period]:
     return [(previous.start, previous.end), (f.start, f.end)]
 
 
-KindCounts = dict[str, dict[str, int]]  # survey kind → counter → sum
+class ResponseSums(NamedTuple):
+    """The responses' counters of one key of a reading (a period, a day, a touchpoint…), those
+    of the scores summed over the surveys of their kind (``_response_sums``)."""
+
+    responses: int = 0
+    invited: int = 0  # responses to an invitation
+    promoters: int = 0  # NPS
+    passives: int = 0
+    detractors: int = 0
+    satisfied: int = 0  # CSAT
+    csat_answers: int = 0
+    low_effort: int = 0  # CES
+    ces_answers: int = 0
+    ces_total: int = 0  # the answers turned so that high is good
+
+    def plus(self, other: ResponseSums) -> ResponseSums:
+        return ResponseSums._make(map(operator.add, self, other))
+
+
+# The rollups' counters ``_response_sums`` sums, per key and survey kind.
+RESPONSE_SUMS = ("responses", "invited", "scored", "positive", "neutral", "negative", "score_sum")
 
 
 def _response_sums(
@@ -184,9 +194,8 @@ def _response_sums(
     named: type[models.Model] | None = None,
 ) -> Statement:
     """``RESPONSE_SUMS`` of ``src``'s rows per ``key`` (an SQL expression on ``r``'s columns)
-    and survey kind, read with ``_kind_counts``. Each row also has the name of the ``named``
-    row (a survey, a touchpoint, a team, an agent) whose id the key is (``_LABEL_SQL``), or
-    NULL."""
+    and survey kind, read with ``_sums_by_key``. Each row also has the name of the ``named``
+    row (a survey, an agent) whose id the key is (``_LABEL_SQL``), or NULL."""
     sums = ", ".join(f"SUM({ALIAS}.{name}) AS c{i}" for i, name in enumerate(RESPONSE_SUMS))
     params = [*key_params, *src.params]
 
@@ -210,16 +219,24 @@ def _response_sums(
     )
 
 
-def _kind_counts(rows: Iterable[tuple[Any, ...]]) -> dict[Any, KindCounts]:
-    """``_response_sums``' rows as key → survey kind → counter → sum (a deleted survey's rows,
-    with no kind, count as kind "")."""
-    out: dict[Any, KindCounts] = defaultdict(dict)
-    for group, kind, _label, *values in rows:
-        sums = dict(zip(RESPONSE_SUMS, map(int, values), strict=True))
-        counts = out[group].setdefault(kind or "", sums)
-        if counts is not sums:  # the kind's second row
-            for name, value in sums.items():
-                counts[name] += value
+def _sums_by_key(rows: Iterable[tuple[Any, ...]]) -> dict[Any, ResponseSums]:
+    """``_response_sums``' rows (a row per key and survey kind) as key → ``ResponseSums``. The
+    responses to other surveys (visit intent, blank, a deleted survey's) count, unscored."""
+    nps, csat, ces = Survey.Kind.NPS, Survey.Kind.CSAT, Survey.Kind.CES
+    out: dict[Any, ResponseSums] = {}
+    for key, kind, _label, responses, invited, scored, positive, neutral, negative, total in rows:
+        if kind == nps:
+            sums = ResponseSums(responses, invited, positive, neutral, negative)
+        elif kind == csat:
+            sums = ResponseSums(responses, invited, satisfied=positive, csat_answers=scored)
+        elif kind == ces:
+            sums = ResponseSums(
+                responses, invited, low_effort=positive, ces_answers=scored, ces_total=int(total)
+            )
+        else:
+            sums = ResponseSums(responses, invited)
+        before = out.get(key)
+        out[key] = sums if before is None else before.plus(sums)
     return out
 
 
@@ -235,20 +252,13 @@ def _counts(rows: Iterable[tuple[Any, ...]]) -> dict[Any, int]:
     return {group: int(n or 0) for group, n in rows}
 
 
-def _scores(by_kind: dict[str, dict[str, int]]) -> dict[str, Figure]:
-    """NPS, CSAT and CES from the counts of each survey kind."""
-    nps = by_kind.get("nps", {})
-    csat = by_kind.get("csat", {})
-    ces = by_kind.get("ces", {})
+def _scores(sums: ResponseSums) -> dict[str, Figure]:
+    """NPS, CSAT and CES from the counts of their surveys."""
     n_score = formulas.nps(
-        promoters=nps.get("positive", 0),
-        passives=nps.get("neutral", 0),
-        detractors=nps.get("negative", 0),
+        promoters=sums.promoters, passives=sums.passives, detractors=sums.detractors
     )
-    c_score = formulas.csat(satisfied=csat.get("positive", 0), answers=csat.get("scored", 0))
-    e_score = formulas.ces(
-        good=ces.get("positive", 0), answers=ces.get("scored", 0), total=ces.get("score_sum", 0)
-    )
+    c_score = formulas.csat(satisfied=sums.satisfied, answers=sums.csat_answers)
+    e_score = formulas.ces(good=sums.low_effort, answers=sums.ces_answers, total=sums.ces_total)
     return {
         "nps": Figure("nps", n_score.value, n_score.n, n_score.margin),
         "csat": Figure("csat", c_score.value, c_score.n, c_score.margin),
@@ -434,17 +444,14 @@ def overview(f: Filters) -> Overview:
         _customer_sums(f, both, months=True),
         AS_OF,
     )
-    counts = _kind_counts(response_rows)
-    current_kinds, previous_kinds = counts[True], counts[False]
-    figures = _scores(current_kinds)
-    before = _scores(previous_kinds)
+    by_period = _sums_by_key(response_rows)
+    now, then = by_period.get(True, ResponseSums()), by_period.get(False, ResponseSums())
+    figures = _scores(now)
+    before = _scores(then)
     delivered = _counts(delivered_rows)
     rate, rate_before = (
-        formulas.response_rate(
-            responses=sum(k.get("invited", 0) for k in kinds.values()),
-            delivered=delivered.get(period, 0),
-        )
-        for period, kinds in ((True, current_kinds), (False, previous_kinds))
+        formulas.response_rate(responses=counts.invited, delivered=delivered.get(key, 0))
+        for key, counts in ((True, now), (False, then))
     )
     figures["response_rate"] = Figure(
         "response_rate", rate.value, rate.n, rate.margin, previous=rate_before.value
@@ -455,8 +462,10 @@ def overview(f: Filters) -> Overview:
         support[bool(in_current)].add(*values)
     durations, durations_before = support[True].durations(), support[False].durations()
     for key in ("frt", "handling"):
-        now, then = durations[key], durations_before[key]
-        figures[key] = Figure(key, now.mean, now.n, median=now.median, previous=then.median)
+        duration, duration_before = durations[key], durations_before[key]
+        figures[key] = Figure(
+            key, duration.mean, duration.n, median=duration.median, previous=duration_before.median
+        )
     customers = _CustomerCounts(customer_rows)
     rates, rates_before = (
         customers.rates(f.start, f.end),
@@ -472,7 +481,7 @@ def overview(f: Filters) -> Overview:
     return Overview(
         filters=f,
         figures=[figures[key] for key in order],
-        responses=sum(k.get("responses", 0) for k in current_kinds.values()),
+        responses=now.responses,
         as_of=_as_of(stamp),
     )
 
@@ -523,14 +532,11 @@ def trend(f: Filters) -> list[TrendPoint]:
         _conversation_rows(f, day, months=months),
         _customer_sums(f, [(f.start, f.end)], months=months),
     )
-    per_kind: dict[dt.date, KindCounts] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
-    for on, by_kind in _kind_counts(response_rows).items():
+    per_point: dict[dt.date, ResponseSums] = defaultdict(ResponseSums)
+    for on, sums in _sums_by_key(response_rows).items():
         point = point_of(on)
-        if point is None:
-            continue
-        for kind, sums in by_kind.items():
-            for name, value in sums.items():
-                per_kind[point.start][kind][name] += value
+        if point is not None:
+            per_point[point.start] = per_point[point.start].plus(sums)
     delivered: dict[dt.date, int] = defaultdict(int)
     for on, n in _counts(delivered_rows).items():
         point = point_of(on)
@@ -545,11 +551,12 @@ def trend(f: Filters) -> list[TrendPoint]:
     ordered = sorted(points)
     for index, start in enumerate(ordered):
         point = points[start]
-        scores = _scores(per_kind[start])
+        scores = _scores(per_point[start])
         for key in ("nps", "csat", "ces"):
             point.values[key], point.counts[key] = scores[key].value, scores[key].n
-        invited = sum(k.get("invited", 0) for k in per_kind[start].values())
-        rate = formulas.response_rate(responses=invited, delivered=delivered[start])
+        rate = formulas.response_rate(
+            responses=per_point[start].invited, delivered=delivered[start]
+        )
         point.values["response_rate"], point.counts["response_rate"] = rate.value, rate.n
         durations = conversations[start].durations()
         for key in ("frt", "handling"):
@@ -628,16 +635,36 @@ def labels(by: str, keys: Iterable[Any]) -> dict[Any, str]:
     return {k: str(k) for k in keys}
 
 
+# The breakdowns whose names are read whole beside the sums, in the same round trip: the
+# touchpoints and teams are short lists an admin keeps (a join to the sums took the database
+# longer than reading them).
+_LISTED: dict[str, type[models.Model]] = {"touchpoint": Touchpoint, "team": Team}
+
+
+def _listed_names(f: Filters, by: str) -> Statement:
+    """The id and name of each touchpoint or team (``_LISTED``), of the filters' ones only when
+    they fix the breakdown's column."""
+    sql = f"SELECT id, name FROM {_LISTED[by]._meta.db_table}"  # noqa: S608 - our tables
+    fixed = f.rollup_conditions("response").get(_RESPONSE_FIELD[by])
+    if fixed is None:
+        return sql, []
+    ids = sorted(fixed) if isinstance(fixed, frozenset) else [fixed]
+    if not ids:  # a journey or stage without touchpoints
+        return f"{sql} WHERE 1 = 0", []
+    return f"{sql} WHERE id IN ({', '.join(['%s'] * len(ids))})", ids
+
+
 def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
     """The figures per channel, touchpoint, team, agent, language or survey: NPS, CSAT, CES and
     responses, and for channel, team, agent and language the support times too."""
     if by not in BREAKDOWNS:
         raise ValueError(by)
     column = _RESPONSE_FIELD[by]
-    # The names of the surveys, touchpoints, teams or agents come with the sums when only the
-    # responses are read (a conversation may have a team or agent no response has).
     conversation_column = None if f.sliced_by_journey else _CONVERSATION_FIELD.get(by)
-    named = None if conversation_column else _NAMED.get(by)
+    # Names: of touchpoints and teams from their lists; of surveys and agents with the sums when
+    # only the responses are read (a conversation may have an agent no response has); else
+    # from ``labels``.
+    named = None if conversation_column or by in _LISTED else _NAMED.get(by)
     statements = [
         _response_sums(
             reads.source(ResponseDaily, f, column, "survey_id"), f"{ALIAS}.{column}", named=named
@@ -647,27 +674,30 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
         statements.append(
             _conversation_rows(f, f"{ALIAS}.{conversation_column}", needs=[conversation_column])
         )
-    response_rows, *conversation_rows = reads.fetch_all(*statements)
-    per_key = _kind_counts(response_rows)
+    if by in _LISTED:
+        statements.append(_listed_names(f, by))
+    response_rows, *more = reads.fetch_all(*statements)
+    conversation_rows = more.pop(0) if conversation_column else []
+    per_key = _sums_by_key(response_rows)
     support: dict[Any, _Durations] = defaultdict(_Durations)
-    for key, *values in conversation_rows[0] if conversation_rows else ():
+    for key, *values in conversation_rows:
         support[key].add(*values)
-    keys = set(per_key) | set(support)
-    if named is None:
-        names = labels(by, keys)
-    else:
+    keys = per_key.keys() | support.keys()
+    if by in _LISTED:
+        names = dict(more.pop())
+    elif named is not None:
         names = {key: label for key, _kind, label, *_sums in response_rows if label is not None}
+    else:
+        names = labels(by, keys)
     rows = []
     for key in keys:
-        figures = _scores(per_key[key]) if key in per_key else {}
+        sums = per_key.get(key)
+        figures = _scores(sums) if sums is not None else {}
         if key in support:
             for name, duration in support[key].durations().items():
                 figures[name] = Figure(name, duration.mean, duration.n, median=duration.median)
-        responses = (
-            sum(k.get("responses", 0) for k in per_key[key].values()) if key in per_key else 0
-        )
         label = names.get(key) or (_("None") if key in (0, "", None) else str(key))
-        rows.append(BreakdownRow(key, label, responses, figures))
+        rows.append(BreakdownRow(key, label, sums.responses if sums else 0, figures))
     rows.sort(key=lambda r: (-r.responses, r.label))
     return rows
 

@@ -11,7 +11,15 @@ from inbox.models import Delivery
 from metrics import selectors, services
 from metrics.filters import filters_parse
 from surveys import services as surveys
-from tests.metrics.conftest import TODAY, answer, at, conversation, make_customer, make_survey
+from tests.metrics.conftest import (
+    TODAY,
+    answer,
+    at,
+    conversation,
+    make_customer,
+    make_survey,
+    reply,
+)
 
 pytestmark = pytest.mark.django_db
 JUNE = {"from": "2026-06-01", "to": "2026-06-30"}
@@ -147,20 +155,31 @@ def test_a_breakdown_by_channel_splits_the_answers(dataset):
     assert rows["email"].figure("csat").value == 60
 
 
-def test_breakdowns_name_their_rows_as_the_app_does(dataset, care_team, channel_accounts):
-    """Surveys, touchpoints, teams and agents are named by the same read as their sums when no
+def test_breakdowns_name_their_rows_as_the_app_does(dataset, cx_lead, care_team, channel_accounts):
+    """Touchpoints and teams are named from their lists, read beside the sums (only the filtered
+    ones when a filter fixes them); surveys and agents by the read of their sums when no
     conversations are read, and apart otherwise: the same names either way (an agent without a
     name is called by their email)."""
-    from cxm.accounts.models import User
+    from cxm.accounts.models import Team, User
+    from journeys.services.journeys import journey_save, stage_save, touchpoint_save
     from surveys.models import Response
 
     nameless = User.objects.create_user(email="nameless@example.com", password="x" * 16)
     named = User.objects.create_user(email="bo@example.com", password="x" * 16, name="Bo Smit")
+    Team.objects.create(name="Another team")
+    journey = journey_save(name="Online shop")
+    checkout = touchpoint_save(
+        stage=stage_save(journey=journey, name="Buy"),
+        name="Checkout",
+        key="order.placed",
+        channel="web",
+    )
     csat = dataset["csat"]
     for who, response in zip(
         (nameless, named), Response.objects.filter(survey=csat)[:2], strict=True
     ):
         Response.objects.filter(pk=response.pk).update(agent=who, team=care_team)
+    answer(dataset["nps"], make_customer(), 10, IN_JUNE, touchpoint=checkout)
     services.rollups_rebuild()
     for f in (_june(), _june(survey=str(csat.pk))):  # conversations read, then not
         agents = {row.key: row.label for row in selectors.breakdown(f, "agent")}
@@ -168,8 +187,40 @@ def test_breakdowns_name_their_rows_as_the_app_does(dataset, care_team, channel_
         assert agents[named.pk] == "Bo Smit"
         teams = {row.key: row.label for row in selectors.breakdown(f, "team")}
         assert teams[care_team.pk] == care_team.name
+    teams = {
+        row.key: row.label for row in selectors.breakdown(_june(team=str(care_team.pk)), "team")
+    }
+    assert teams == {care_team.pk: care_team.name}
     surveys_named = {row.key: row.label for row in selectors.breakdown(_june(), "survey")}
     assert surveys_named[csat.pk] == csat.name
+    for f in (_june(), _june(journey=str(journey.pk))):
+        touchpoints = {row.key: row.label for row in selectors.breakdown(f, "touchpoint")}
+        assert touchpoints[checkout.pk] == "Checkout"
+    assert touchpoints == {checkout.pk: "Checkout"}  # the journey's only touchpoint
+
+
+def test_a_journey_without_touchpoints_breaks_down_into_nothing(dataset):
+    from journeys.services.journeys import journey_save
+
+    f = _june(journey=str(journey_save(name="Not mapped yet").pk))
+    assert f.touchpoints == frozenset()
+    assert selectors.breakdown(f, "touchpoint") == []
+    assert selectors.breakdown(f, "survey") == []
+
+
+def test_a_breakdown_counts_the_responses_no_score_is_taken_from(dataset, cx_lead):
+    """A visit-intent survey's responses count in a row's responses, in none of its scores."""
+    visit = make_survey("visit_intent", cx_lead)
+    for got in ("yes", "no"):
+        reply(
+            visit, make_customer(), None, IN_JUNE, choices={"reason": ["buy"], "fulfilled": [got]}
+        )
+    services.rollups_rebuild()
+    rows = {row.key: row for row in selectors.breakdown(_june(), "survey")}
+    assert rows[visit.pk].responses == 2
+    assert [rows[visit.pk].figures[key].n for key in ("nps", "csat", "ces")] == [0, 0, 0]
+    nps = rows[dataset["nps"].pk]
+    assert (nps.responses, nps.figures["nps"].value, nps.figures["csat"].n) == (10, 20, 0)
 
 
 def test_a_filter_on_a_survey_keeps_its_answers_only(dataset):
