@@ -195,7 +195,7 @@ def _response_sums(
 ) -> Statement:
     """``RESPONSE_SUMS`` of ``src``'s rows per ``key`` (an SQL expression on ``r``'s columns)
     and survey kind, read with ``_sums_by_key``. Each row also has the name of the ``named``
-    row (a survey, an agent) whose id the key is (``_LABEL_SQL``), or NULL."""
+    row (a survey, a team, an agent) whose id the key is (``_LABEL_SQL``), or NULL."""
     sums = ", ".join(f"SUM({ALIAS}.{name}) AS c{i}" for i, name in enumerate(RESPONSE_SUMS))
     params = [*key_params, *src.params]
 
@@ -635,23 +635,17 @@ def labels(by: str, keys: Iterable[Any]) -> dict[Any, str]:
     return {k: str(k) for k in keys}
 
 
-# The breakdowns whose names are read whole beside the sums, in the same round trip: the
-# touchpoints and teams are short lists an admin keeps (a join to the sums took the database
-# longer than reading them).
-_LISTED: dict[str, type[models.Model]] = {"touchpoint": Touchpoint, "team": Team}
-
-
-def _listed_names(f: Filters, by: str) -> Statement:
-    """The id and name of each touchpoint or team (``_LISTED``), of the filters' ones only when
-    they fix the breakdown's column."""
-    sql = f"SELECT id, name FROM {_LISTED[by]._meta.db_table}"  # noqa: S608 - our tables
-    fixed = f.rollup_conditions("response").get(_RESPONSE_FIELD[by])
-    if fixed is None:
+def _touchpoint_names(f: Filters) -> Statement:
+    """The id and name of every touchpoint (of the filtered ones when the filters fix them),
+    read beside a breakdown's sums in the same round trip: the touchpoints are short lists an
+    admin keeps, and a breakdown by touchpoint has a row for most of them, which the database
+    named faster from the list than by a join to the sums."""
+    sql = f"SELECT id, name FROM {Touchpoint._meta.db_table}"  # noqa: S608 - our tables
+    if f.touchpoints is None:
         return sql, []
-    ids = sorted(fixed) if isinstance(fixed, frozenset) else [fixed]
-    if not ids:  # a journey or stage without touchpoints
+    if not f.touchpoints:  # a journey or stage without touchpoints
         return f"{sql} WHERE 1 = 0", []
-    return f"{sql} WHERE id IN ({', '.join(['%s'] * len(ids))})", ids
+    return f"{sql} WHERE id IN ({', '.join(['%s'] * len(f.touchpoints))})", sorted(f.touchpoints)
 
 
 def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
@@ -661,10 +655,10 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
         raise ValueError(by)
     column = _RESPONSE_FIELD[by]
     conversation_column = None if f.sliced_by_journey else _CONVERSATION_FIELD.get(by)
-    # Names: of touchpoints and teams from their lists; of surveys and agents with the sums when
-    # only the responses are read (a conversation may have an agent no response has); else
-    # from ``labels``.
-    named = None if conversation_column or by in _LISTED else _NAMED.get(by)
+    # Names: of touchpoints from their list; of surveys, teams and agents with the sums when
+    # only the responses are read (a conversation may have a team or agent no response has);
+    # else from ``labels``.
+    named = None if conversation_column or by == "touchpoint" else _NAMED.get(by)
     statements = [
         _response_sums(
             reads.source(ResponseDaily, f, column, "survey_id"), f"{ALIAS}.{column}", named=named
@@ -674,8 +668,8 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
         statements.append(
             _conversation_rows(f, f"{ALIAS}.{conversation_column}", needs=[conversation_column])
         )
-    if by in _LISTED:
-        statements.append(_listed_names(f, by))
+    if by == "touchpoint":
+        statements.append(_touchpoint_names(f))
     response_rows, *more = reads.fetch_all(*statements)
     conversation_rows = more.pop(0) if conversation_column else []
     per_key = _sums_by_key(response_rows)
@@ -683,7 +677,7 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
     for key, *values in conversation_rows:
         support[key].add(*values)
     keys = per_key.keys() | support.keys()
-    if by in _LISTED:
+    if by == "touchpoint":
         names = dict(more.pop())
     elif named is not None:
         names = {key: label for key, _kind, label, *_sums in response_rows if label is not None}

@@ -156,8 +156,8 @@ def test_a_breakdown_by_channel_splits_the_answers(dataset):
 
 
 def test_breakdowns_name_their_rows_as_the_app_does(dataset, cx_lead, care_team, channel_accounts):
-    """Touchpoints and teams are named from their lists, read beside the sums (only the filtered
-    ones when a filter fixes them); surveys and agents by the read of their sums when no
+    """Touchpoints are named from their list, read beside the sums (only the filtered ones when
+    a filter fixes them); surveys, teams and agents by the read of their sums when no
     conversations are read, and apart otherwise: the same names either way (an agent without a
     name is called by their email)."""
     from cxm.accounts.models import Team, User
