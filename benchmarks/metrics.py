@@ -1399,21 +1399,34 @@ def raw_statements(f: Any) -> list[tuple[str, list[Any]]]:
 QUICK_TIMES = 10  # a call under 10 ms is timed this many times as often
 
 
-def _timed(fn: Callable[[], Any], n: int) -> Timing:
-    """``n`` timed calls after two warm-ups; a slow call fewer times (over 0.3 s: 5, over a
-    second: 3), to keep the run within minutes, and a quick one (under 10 ms) ``QUICK_TIMES``
-    as often: at a fraction of a millisecond, a median of 15 moves by a tenth of a millisecond
-    from one run to the next."""
+def _timed_pair(app: Callable[[], Any], floor: Callable[[], Any], n: int) -> tuple[Timing, Timing]:
+    """A selector call and its floor timed in turns (call, floor, call, floor…), ``n`` times
+    each after two warm-ups, so both see the machine in the same state: timed one block after
+    the other on this shared two-core machine, the same floor moved by up to 2× from one run to
+    the next. A slow call is timed fewer times (over 0.3 s: 5, over a second: 3), to keep the
+    run within minutes, and a quick one (under 10 ms) ``QUICK_TIMES`` as often: at a fraction
+    of a millisecond, a median of 15 moves by a tenth of a millisecond between runs."""
     started = time.perf_counter()
-    fn()
+    app()
     took = time.perf_counter() - started
+    floor()
+    warmups = 1
     if took > 1.0:
-        return repeat(fn, n=3, warmup=0)
-    if took > 0.3:
-        return repeat(fn, n=min(n, 5), warmup=0)
-    if took < 0.01:
-        return repeat(fn, n=n * QUICK_TIMES, warmup=1)
-    return repeat(fn, n=n, warmup=1)
+        n, warmups = 3, 0
+    elif took > 0.3:
+        n, warmups = min(n, 5), 0
+    elif took < 0.01:
+        n *= QUICK_TIMES
+    for _ in range(warmups):
+        app()
+        floor()
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(n):
+        for fn, times in ((app, samples[0]), (floor, samples[1])):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+    return Timing(samples[0]), Timing(samples[1])
 
 
 def _call(name: str, f: Any) -> Callable[[], Any]:
@@ -1447,11 +1460,12 @@ def measure(items: list[Case], *, requests: int, today: dt.date) -> None:
         log(f"  {case.label}")
         for name in FUNCTIONS:
             call = _call(name, case.f)
-            case.app[name] = _timed(call, requests)
+            statements = floor_statements(case.f, name)
+            case.app[name], case.floor[name] = _timed_pair(
+                call, lambda s=statements: run_statements(s), requests
+            )
             count, sql_ms, _q = _sql_share(call)
             case.queries[name] = (count, sql_ms)
-            statements = floor_statements(case.f, name)
-            case.floor[name] = _timed(lambda s=statements: run_statements(s), requests)
             case.reads[name] = [
                 (source.role, source.cube, rows_read(source)) for source in sources(case.f, name)
             ]
@@ -1956,7 +1970,8 @@ def calls_section(figures: dict[str, Any]) -> Section:
     section.intro = (
         f"Each selector call timed {figures['requests']} times after two warm-ups (a call over "
         "0.3 s: 5 times, over a second: 3 times, after one; a call under 10 ms "
-        f"{figures['requests'] * QUICK_TIMES} times), in this process on the Django "
+        f"{figures['requests'] * QUICK_TIMES} times), in turns with its floor (call, floor, "
+        "call, floor…, so both see the machine in the same state), in this process on the Django "
         "connection (PostgreSQL settings as the harness starts it: `jit` on, the default); the "
         "`Filters` come from `metrics.filters.filters_parse` with today's date, as the "
         "dashboards build them. **Reads**: where the call's rows come from and how many it "
