@@ -20,7 +20,7 @@ each daily rollup and of each cube by cube and span, against the raw rows; for e
 combination (built by ``filters_parse``) the median and p95 of ``overview``, each ``breakdown``
 and ``trend``; beside each the *floor* (bare SQL on a cursor summing the very rows the app reads:
 each statement's FROM and WHERE come from ``metrics.reads.source`` called as the selector
-calls it, compiled by Django, ANDed with the filters' conditions; no ORM at run time, no Python)
+calls it: the cube or daily rollup, its days and the filters' conditions; no Python at run time)
 and the *raw* computation (NPS, CSAT, CES, first response and handling time straight from
 ``surveys_response`` / ``inbox_conversation``); which table or cube each call reads and how many
 rows; ``EXPLAIN (ANALYZE, BUFFERS)`` of the slowest statement; and freshness:
@@ -1103,10 +1103,6 @@ class Source:
     params: list[Any]
 
     @property
-    def column(self) -> str:
-        return "r."
-
-    @property
     def from_(self) -> str:
         return f"{self.table} r"
 
@@ -1199,7 +1195,7 @@ def floor_statements(f: Any, fn: str) -> list[tuple[str, list[Any]]]:
     counters = "SUM(first_responses), SUM(frt_sum), SUM(resolved), SUM(handling_sum)"
     read = {s.role: s for s in sources(f, fn)}
     responses, conversations = read["responses"], read.get("conversations")
-    r = responses.column
+    r = "r."  # the alias of every source (``metrics.reads.ALIAS``)
     if fn == "overview":
         invitations = read["invitations"]
         assert conversations is not None

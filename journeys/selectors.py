@@ -177,14 +177,19 @@ def customer_import_get(*, import_id: int) -> CustomerImport | None:
 
 
 def customer_import_errors(
-    *, customer_import: CustomerImport, limit: int = 200
+    *, customer_import: CustomerImport, limit: int | None = 200
 ) -> QuerySet[CustomerImportError]:
+    """The rows an import refused, in file order (the first ``limit``; all with None)."""
     return customer_import.row_errors.order_by("row_number", "id")[:limit]
 
 
 # ------------------------------------------------------------------------------------------------
 # Journeys and the journey map
 # ------------------------------------------------------------------------------------------------
+def journey_get(*, journey_id: int) -> Journey | None:
+    return Journey.objects.filter(pk=journey_id).first()
+
+
 def journey_list(*, include_archived: bool = False) -> QuerySet[Journey]:
     qs = Journey.objects.annotate(
         stage_count=Count("stages", filter=Q(stages__archived_at__isnull=True), distinct=True),

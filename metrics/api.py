@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from cxm.api import StrictSerializer
 from cxm.errors import NotFound
+from journeys import selectors as journey_selectors
 from metrics import reports, selectors
 from metrics.filters import CHANNELS, GRAINS, NAMES, PERIODS, Filters
 from metrics.models import ReportSubscription
@@ -336,7 +337,7 @@ class JourneyMapApi(_FiguresApi):
         responses={200: JourneyMapOutput, **BAD_REQUEST, **NOT_FOUND},
     )
     def get(self, request: Request, journey_id: int) -> Response:
-        journey = selectors.journey_get(journey_id)
+        journey = journey_selectors.journey_get(journey_id=journey_id)
         if journey is None:
             raise NotFound(_("There is no such journey."), field="journey_id")
         f = _filters(request)

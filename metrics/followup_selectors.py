@@ -28,7 +28,10 @@ from journeys.models import Customer
 from metrics import formulas
 from metrics.filters import Filters
 from metrics.models import FollowUp, FollowUpEvent, FollowUpRule, Priority, RootCause
+from surveys.answers import AnswerValue
 from surveys.models import Answer, Question, Response
+from surveys.scoring import visible_questions
+from surveys.selectors import answer_display
 
 PAGE = 50
 SCOPES = {
@@ -240,9 +243,6 @@ class AnswerRow:
 
 def shown_question_ids(questions: list[Question], answers: Iterable[Answer]) -> set[int]:
     """The questions the respondent saw, given their answers (the display conditions)."""
-    from surveys.answers import AnswerValue
-    from surveys.scoring import visible_questions
-
     by_id = {q.pk: q for q in questions}
     given = {
         by_id[a.question_id].key: AnswerValue(
@@ -256,8 +256,6 @@ def shown_question_ids(questions: list[Question], answers: Iterable[Answer]) -> 
 
 def followup_answers(*, followup: FollowUp, language: str) -> list[AnswerRow]:
     """Every question of the survey with the customer's answer (or none)."""
-    from surveys.selectors import answer_display
-
     survey = followup.survey
     questions = list(Question.objects.filter(survey=survey).order_by("position", "id"))
     answers = {a.question_id: a for a in Answer.objects.filter(response_id=followup.response_id)}

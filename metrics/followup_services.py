@@ -267,7 +267,7 @@ def can_own(user: User) -> bool:
 def _cannot_own(user: User) -> str:
     return _(
         "%(name)s cannot work follow-ups: give them the agent, CX lead or admin role first."
-    ) % {"name": user.get_full_name() or user.email}
+    ) % {"name": str(user)}
 
 
 def _review_check(

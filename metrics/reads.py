@@ -82,17 +82,22 @@ def spans(start: dt.date, end: dt.date, *, months: bool) -> list[tuple[str, dt.d
     return out
 
 
+def among(column: str, values: Iterable[Any]) -> tuple[str, list[Any]]:
+    """``column IN (…)`` with a parameter per value (none of them: no row)."""
+    ordered = sorted(values)
+    if not ordered:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join(['%s'] * len(ordered))})", ordered
+
+
 def conditions(f: Filters, level: str) -> tuple[list[str], list[Any]]:
     """The filters' conditions on a rollup of ``level`` (``LEVEL``), on ``r.``'s columns."""
     sql, params = [], []
     for column, value in f.rollup_conditions(level).items():
         if isinstance(value, frozenset):
-            ids = sorted(value)
-            if not ids:
-                sql.append("1 = 0")
-                continue
-            sql.append(f"{ALIAS}.{column} IN ({', '.join(['%s'] * len(ids))})")
-            params += ids
+            condition, values = among(f"{ALIAS}.{column}", value)
+            sql.append(condition)
+            params += values
         else:
             sql.append(f"{ALIAS}.{column} = %s")
             params.append(value)

@@ -28,6 +28,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from cxm.accounts.models import Team, User
+from journeys import selectors as journey_selectors
 from journeys.models import Journey, Stage, Touchpoint
 from metrics import formulas, reads
 from metrics.filters import CHANNELS, Filters
@@ -643,9 +644,8 @@ def _touchpoint_names(f: Filters) -> Statement:
     sql = f"SELECT id, name FROM {Touchpoint._meta.db_table}"  # noqa: S608 - our tables
     if f.touchpoints is None:
         return sql, []
-    if not f.touchpoints:  # a journey or stage without touchpoints
-        return f"{sql} WHERE 1 = 0", []
-    return f"{sql} WHERE id IN ({', '.join(['%s'] * len(f.touchpoints))})", sorted(f.touchpoints)
+    condition, ids = reads.among("id", f.touchpoints)
+    return f"{sql} WHERE {condition}", ids
 
 
 def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
@@ -670,15 +670,15 @@ def breakdown(f: Filters, by: str) -> list[BreakdownRow]:
         )
     if by == "touchpoint":
         statements.append(_touchpoint_names(f))
-    response_rows, *more = reads.fetch_all(*statements)
-    conversation_rows = more.pop(0) if conversation_column else []
+    results = iter(reads.fetch_all(*statements))  # in the order of ``statements``
+    response_rows = next(results)
     per_key = _sums_by_key(response_rows)
     support: dict[Any, _Durations] = defaultdict(_Durations)
-    for key, *values in conversation_rows:
+    for key, *values in next(results) if conversation_column else ():
         support[key].add(*values)
     keys = per_key.keys() | support.keys()
     if by == "touchpoint":
-        names = dict(more.pop())
+        names = dict(next(results))
     elif named is not None:
         names = {key: label for key, _kind, label, *_sums in response_rows if label is not None}
     else:
@@ -863,14 +863,10 @@ def filter_options(*, user: User) -> FilterOptions:
     )
 
 
-def journey_get(pk: int) -> Journey | None:
-    return Journey.objects.filter(pk=pk).first()
-
-
 def journey_for_map(f: Filters) -> Journey | None:
     """The journey the touchpoints dashboard maps: the chosen one, else the first active one."""
     if f.journey is not None:
-        return journey_get(f.journey)
+        return journey_selectors.journey_get(journey_id=f.journey)
     return Journey.objects.filter(archived_at__isnull=True).order_by("name", "id").first()
 
 

@@ -128,7 +128,7 @@ def customer_import_errors_csv(request: HttpRequest, import_id: int) -> Streamin
         raise Http404
     rows = (
         [e.row_number, e.field, e.reason]
-        for e in record.row_errors.order_by("row_number", "id").iterator()
+        for e in selectors.customer_import_errors(customer_import=record, limit=None).iterator()
     )
     header = [_("row"), _("column"), _("problem")]
     return csvfile.download(
